@@ -1,0 +1,93 @@
+"""What every CLI command shares: global flags, error mapping, progress and settings."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from storecast.config import Settings, load_settings
+from storecast.errors import StorecastError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+@dataclass
+class State:
+    verbose: bool = False
+    quiet: bool = False
+
+
+STATE = State()
+
+
+def configure(verbose: bool, quiet: bool) -> None:
+    STATE.verbose, STATE.quiet = verbose, quiet
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    for noisy in ("mlflow", "alembic", "urllib3", "httpx", "numba", "prefect"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def handle_errors(func: F) -> F:
+    """Map library errors to one clean line and an exit code; tracebacks only with -v."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except StorecastError as exc:
+            if STATE.verbose:
+                err_console.print(traceback.format_exc(), markup=False)
+            err_console.print(f"error: {exc.message}", markup=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as exc:  # the unexpected: short line, traceback on request
+            if STATE.verbose:
+                err_console.print(traceback.format_exc(), markup=False)
+            else:
+                err_console.print(
+                    f"internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)",
+                    markup=False,
+                )
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def settings_from(**overrides: Any) -> Settings:
+    return load_settings(**overrides)
+
+
+@contextmanager
+def progress_steps() -> Iterator[Callable[[str], None]]:
+    """A Rich spinner showing the current step; silent with -q or when not a terminal."""
+    if STATE.quiet:
+        yield lambda _msg: None
+        return
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+        console=err_console, transient=True,
+    ) as bar:
+        task = bar.add_task("starting", total=None)
+        yield lambda msg: bar.update(task, description=msg)
+
+
+def say(message: str) -> None:
+    if not STATE.quiet:
+        console.print(message)

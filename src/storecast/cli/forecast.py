@@ -1,0 +1,61 @@
+"""`storecast run` and `storecast demo`: the main job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from storecast.cli._common import console, handle_errors, progress_steps, say, settings_from
+from storecast.lifecycle.jobs import RunResult, run_job
+
+DataOpt = Annotated[Path, typer.Option("--data", "-d", help="History file or folder (Walmart.csv, the competition folder, or a mapped CSV/Parquet).")]
+FormatOpt = Annotated[str | None, typer.Option("--format", "-f", help="auto | walmart | recruiting | generic.")]
+HorizonOpt = Annotated[int | None, typer.Option("--horizon", "-h", help="Weeks to forecast.", min=1, max=104)]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output directory.")]
+WarehouseOpt = Annotated[str | None, typer.Option("--warehouse", help="Warehouse URL (duckdb:///file or postgresql+psycopg://...).")]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model name, or auto.")]
+
+
+def _report(result: RunResult) -> None:
+    say(f"[bold]run[/bold] {result.run_id}  model [bold]{result.model}[/bold]")
+    say(f"backtest MAPE {result.metrics['mape']:.2f}%  WMAPE {result.metrics['wmape']:.2f}%")
+    for label, key in (("CSV", "csv"), ("Parquet", "parquet"), ("dashboard", "dashboard"), ("run record", "run_json")):
+        say(f"{label:>10}: {result.files[key]}")
+    say(f"{'warehouse':>10}: {result.warehouse_url}")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def run(
+        data: DataOpt,
+        fmt: FormatOpt = None,
+        horizon: HorizonOpt = None,
+        out: OutOpt = None,
+        warehouse: WarehouseOpt = None,
+        model: ModelOpt = None,
+    ) -> None:
+        """Read, validate, backtest, train, forecast and deliver (CSV, Parquet, dashboard, warehouse)."""
+        settings = settings_from(data_format=fmt, horizon=horizon, out_dir=out, warehouse_url=warehouse, model=model)
+        with progress_steps() as step:
+            result = run_job(settings, data, progress=step)
+        _report(result)
+
+    @app.command()
+    @handle_errors
+    def demo(
+        out: OutOpt = None,
+        warehouse: WarehouseOpt = None,
+        horizon: HorizonOpt = None,
+    ) -> None:
+        """Run the main job on built-in synthetic data shaped like Walmart.csv."""
+        from storecast.synthetic import write_walmart_csv
+
+        settings = settings_from(out_dir=out, warehouse_url=warehouse, horizon=horizon)
+        data = write_walmart_csv(settings.out_dir / "demo_data" / "walmart_synthetic.csv")
+        console.print(f"built-in data: {data}")
+        with progress_steps() as step:
+            result = run_job(settings, data, fmt="walmart", progress=step)
+        _report(result)

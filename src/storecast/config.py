@@ -1,0 +1,181 @@
+"""One settings object, loaded at the edge (CLI, app factory, flow) and passed down.
+
+Sources, strongest first: keyword arguments, environment variables ``STORECAST_*``
+(nested fields with ``__``, e.g. ``STORECAST_COLUMNS__DATE``), the TOML file named by
+``STORECAST_CONFIG`` or ``./storecast.toml``, then the defaults below. Every field has a
+description; ``storecast config`` prints them and a test checks the README lists them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DataFormat = Literal["auto", "walmart", "recruiting", "generic"]
+
+
+class ColumnMapping(BaseModel):
+    """How to read a generic CSV/Parquet file (``--format generic``)."""
+
+    store: str = Field("Store", description="Column holding the store (series) key.")
+    dept: str | None = Field(None, description="Column holding the department key, if any.")
+    date: str = Field("Date", description="Column holding the week date.")
+    target: str = Field("Weekly_Sales", description="Column holding weekly sales.")
+    holiday: str | None = Field(None, description="Column holding a 0/1 holiday flag, if any.")
+    covariates: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra columns: file column -> canonical covariate name "
+        "(temperature, fuel_price, cpi, unemployment, markdown1..markdown5).",
+    )
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """All of storecast's settings. See the README's Configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STORECAST_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    # --- where things go -------------------------------------------------------------
+    out_dir: Path = Field(Path("outputs"), description="Directory for run outputs (CSV, Parquet, dashboard, run.json).")
+    warehouse_url: str = Field(
+        "",
+        description="SQLAlchemy URL of the warehouse; empty means duckdb:///<out_dir>/storecast.duckdb. "
+        "PostgreSQL: postgresql+psycopg://user@host:5432/db.",
+    )
+    mlflow_tracking_uri: str = Field(
+        "", description="MLflow tracking/registry URI; empty means sqlite:///<out_dir>/mlflow.db."
+    )
+    registered_model_name: str = Field("storecast", description="Name of the model in the MLflow registry.")
+
+    # --- reading data ------------------------------------------------------------------
+    data_format: DataFormat = Field("auto", description="Input format: auto, walmart, recruiting or generic.")
+    columns: ColumnMapping = Field(default_factory=ColumnMapping, description="Column mapping for the generic format.")
+
+    # --- forecasting -------------------------------------------------------------------
+    horizon: int = Field(13, ge=1, le=104, description="Weeks to forecast ahead.")
+    backtest_windows: int = Field(4, ge=1, le=52, description="Rolling-origin backtest windows.")
+    backtest_step: int = Field(13, ge=1, le=104, description="Weeks between backtest origins.")
+    model: str = Field("auto", description="Model name from `storecast models available`, or 'auto' for the default ensemble.")
+    seed: int = Field(42, description="Random seed; same seed and data give byte-identical outputs.")
+
+    # --- quality gate -------------------------------------------------------------------
+    outlier_mad_threshold: float = Field(
+        8.0, gt=0, description="A week is an outlier when it is this many robust deviations (MAD) from its series' median."
+    )
+    stale_weeks: int = Field(4, ge=1, description="A series whose last week is this many weeks behind the newest is stale.")
+    max_sales: float = Field(1e10, gt=0, description="Weekly sales above this are rejected as implausible.")
+
+    # --- service ------------------------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address `storecast serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `storecast serve` listens on.")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="API keys for write endpoints, comma-separated."
+    )
+    private_reads: bool = Field(False, description="Require an API key for read endpoints too.")
+    max_body_bytes: int = Field(20_000_000, ge=1024, description="Largest request body the API accepts.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Origins allowed by CORS, comma-separated; empty closes CORS."
+    )
+
+    # --- monitoring and retraining -------------------------------------------------------
+    promotion_margin: float = Field(
+        0.0, ge=0, le=1, description="A challenger must beat the champion's backtest MAPE by this relative margin to be promoted."
+    )
+    mape_warn_ratio: float = Field(1.25, gt=0, description="Realized MAPE / backtest MAPE above this warns.")
+    mape_alert_ratio: float = Field(1.5, gt=0, description="Realized MAPE / backtest MAPE above this alerts.")
+    psi_warn: float = Field(0.1, gt=0, description="Population stability index of a covariate above this warns.")
+    psi_alert: float = Field(0.25, gt=0, description="Population stability index of a covariate above this alerts.")
+    level_shift_alert: float = Field(
+        0.15, gt=0, description="A store's recent level deviating from its forecast by this fraction alerts."
+    )
+    alert_webhook_url: str = Field("", description="If set, alerts are POSTed here as JSON.")
+    retrain_cron: str = Field("0 6 1 * *", description="Cron schedule of the monthly retrain flow.")
+    refresh_cron: str = Field("0 6 * * 1", description="Cron schedule of the weekly refresh flow.")
+    refresh_inbox: Path = Field(
+        Path("inbox"), description="Folder the scheduled weekly refresh reads new files from."
+    )
+
+    @field_validator("api_keys", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _no_placeholder_keys(cls, value: list[str]) -> list[str]:
+        for key in value:
+            if key.lower() in {"changeme", "change-me", "secret", "xxx"} or len(key) < 8:
+                raise ValueError("API keys must be at least 8 characters and not a placeholder such as 'changeme'")
+        return value
+
+    @model_validator(mode="after")
+    def _check_thresholds(self) -> Settings:
+        if self.mape_alert_ratio < self.mape_warn_ratio:
+            raise ValueError("mape_alert_ratio must be >= mape_warn_ratio")
+        if self.psi_alert < self.psi_warn:
+            raise ValueError("psi_alert must be >= psi_warn")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("STORECAST_CONFIG", "storecast.toml"))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        return tuple(sources)
+
+    # --- derived ---------------------------------------------------------------------------
+    @property
+    def resolved_warehouse_url(self) -> str:
+        if self.warehouse_url:
+            return self.warehouse_url
+        return f"duckdb:///{(self.out_dir / 'storecast.duckdb').as_posix()}"
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{(self.out_dir / 'mlflow.db').resolve().as_posix()}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from env, TOML and explicit overrides (``None`` values are ignored)."""
+    from pydantic import ValidationError
+
+    from storecast.errors import ConfigError
+
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**clean)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc

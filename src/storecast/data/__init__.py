@@ -1,0 +1,1 @@
+"""Data layer: readers, the canonical schema, the quality gate and weekly ingest."""

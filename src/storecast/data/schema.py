@@ -1,0 +1,113 @@
+"""The canonical frame every later layer uses, named once.
+
+A *week* is the Friday that ends a Saturday-to-Friday retail week, as in the Walmart
+files (the Thanksgiving week of 2010 is dated 2010-11-26). One row per series and week.
+
+Column roles:
+- keys: ``store`` and, for department data, ``dept``;
+- ``week`` (datetime64, a Friday) and ``sales`` (float; NaN only for future rows);
+- known-future covariates (planned, usable for future weeks): ``is_holiday``, ``markdown1..5``;
+- past-only covariates (observed, usable only as known at the forecast origin):
+  ``temperature``, ``fuel_price``, ``cpi``, ``unemployment``;
+- static attributes: ``store_type``, ``store_size``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pandas as pd
+import pandera.pandas as pa
+
+STORE = "store"
+DEPT = "dept"
+WEEK = "week"
+TARGET = "sales"
+HOLIDAY = "is_holiday"
+MARKDOWNS = tuple(f"markdown{i}" for i in range(1, 6))
+KNOWN_FUTURE = (HOLIDAY, *MARKDOWNS)
+PAST_ONLY = ("temperature", "fuel_price", "cpi", "unemployment")
+STATIC = ("store_type", "store_size")
+COVARIATES = (*KNOWN_FUTURE, *PAST_ONLY, *STATIC)
+
+Level = Literal["store", "dept"]
+
+
+def series_keys(frame_or_level: pd.DataFrame | str) -> list[str]:
+    """Key columns of a canonical frame (or of a level name)."""
+    if isinstance(frame_or_level, str):
+        return [STORE, DEPT] if frame_or_level == "dept" else [STORE]
+    return [STORE, DEPT] if DEPT in frame_or_level.columns else [STORE]
+
+
+def _is_friday(week: pd.Series) -> pd.Series:
+    return week.dt.dayofweek == 4
+
+
+def canonical_schema(level: Level, *, allow_future: bool = False) -> pa.DataFrameSchema:
+    """The declarative schema of a canonical frame at ``level``.
+
+    ``allow_future`` admits rows with missing sales (forecast scaffolds).
+    """
+    columns: dict[str, pa.Column] = {
+        STORE: pa.Column("int64", pa.Check.ge(1)),
+        WEEK: pa.Column("datetime64[ns]", pa.Check(_is_friday, error="week must be a Friday")),
+        TARGET: pa.Column("float64", pa.Check(lambda s: ~s.isin([float("inf"), float("-inf")]), error="sales must be finite"), nullable=allow_future),
+        HOLIDAY: pa.Column("bool"),
+    }
+    if level == "dept":
+        columns[DEPT] = pa.Column("int64", pa.Check.ge(0))
+    for name in (*MARKDOWNS, *PAST_ONLY, "store_size"):
+        columns[name] = pa.Column("float64", nullable=True, required=False)
+    columns["store_type"] = pa.Column("object", nullable=True, required=False)
+    return pa.DataFrameSchema(
+        columns,
+        unique=series_keys(level) + [WEEK],
+        strict=False,
+        coerce=False,
+        name=f"canonical_{level}",
+    )
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """A stable content hash of a canonical frame (order-insensitive over rows)."""
+    keys = series_keys(frame)
+    ordered = frame.sort_values([*keys, WEEK]).reset_index(drop=True)
+    ordered = ordered[sorted(ordered.columns)]
+    hashed = pd.util.hash_pandas_object(ordered, index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A canonical frame with where it came from."""
+
+    frame: pd.DataFrame
+    level: Level
+    source: str
+    fingerprint: str = field(default="")
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, source: str) -> Dataset:
+        level: Level = "dept" if DEPT in frame.columns else "store"
+        keys = series_keys(level)
+        frame = frame.sort_values([*keys, WEEK], kind="stable").reset_index(drop=True)
+        return cls(frame=frame, level=level, source=source, fingerprint=fingerprint(frame))
+
+    @property
+    def keys(self) -> list[str]:
+        return series_keys(self.level)
+
+    @property
+    def n_series(self) -> int:
+        return int(self.frame.groupby(self.keys).ngroups)
+
+    @property
+    def first_week(self) -> pd.Timestamp:
+        return pd.Timestamp(self.frame[WEEK].min())
+
+    @property
+    def last_week(self) -> pd.Timestamp:
+        return pd.Timestamp(self.frame[WEEK].max())

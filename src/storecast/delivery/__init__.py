@@ -1,0 +1,1 @@
+"""Delivery layer: the BI CSV, the warehouse and the dashboard."""

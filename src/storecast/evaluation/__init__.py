@@ -1,0 +1,1 @@
+"""Evaluation layer: rolling-origin backtests and forecast metrics."""

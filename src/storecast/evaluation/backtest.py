@@ -1,0 +1,109 @@
+"""Rolling-origin backtests: every window trains only on data up to its origin.
+
+Origins end at the last week of the data: the last window's ``horizon`` weeks are the
+file's last weeks, earlier windows step back by ``step`` weeks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from storecast.data.schema import HOLIDAY, TARGET, WEEK, Dataset
+from storecast.errors import InsufficientHistoryError, UsageError
+from storecast.evaluation.metrics import summarize
+from storecast.models import create_model
+from storecast.models.intervals import ConformalIntervals
+
+Progress = Callable[[str], None]
+
+
+def cutoffs(first_week: pd.Timestamp, last_week: pd.Timestamp, horizon: int, windows: int, step: int) -> list[pd.Timestamp]:
+    """Origins (the last training week of each window), oldest first."""
+    last_origin = last_week - pd.Timedelta(weeks=horizon)
+    out = [last_origin - pd.Timedelta(weeks=step * k) for k in range(windows)][::-1]
+    if out[0] <= first_week:
+        raise UsageError(
+            f"{windows} windows of {horizon} weeks stepping {step} need history before "
+            f"{out[0].date()}, but the data starts {first_week.date()}"
+        )
+    return out
+
+
+@dataclass
+class BacktestResult:
+    predictions: pd.DataFrame  # keys, week, cutoff, step, model, y, yhat, is_holiday, lo/hi
+    keys: list[str]
+    horizon: int
+    cutoffs: list[pd.Timestamp]
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def leaderboard(self) -> pd.DataFrame:
+        rows = [{"model": m, **summarize(g)} for m, g in self.predictions.groupby("model", sort=False)]
+        board = pd.DataFrame(rows)
+        return board.sort_values(["wmape", "model"]).reset_index(drop=True) if not board.empty else board
+
+    def best_model(self) -> str:
+        return str(self.leaderboard().iloc[0]["model"])
+
+    def by(self, column: str, model: str | None = None) -> pd.DataFrame:
+        frame = self.predictions if model is None else self.predictions[self.predictions["model"] == model]
+        rows = [{column: k, **summarize(g)} for k, g in frame.groupby(column, sort=True)]
+        return pd.DataFrame(rows)
+
+    def residuals(self, model: str) -> pd.DataFrame:
+        return self.predictions.loc[self.predictions["model"] == model, ["step", "y", "yhat"]]
+
+
+def backtest(
+    dataset: Dataset,
+    models: Sequence[str],
+    *,
+    horizon: int,
+    windows: int,
+    step: int,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> BacktestResult:
+    """Fit each model at each origin and collect its out-of-sample predictions."""
+    frame = dataset.frame
+    keys = dataset.keys
+    origins = cutoffs(dataset.first_week, dataset.last_week, horizon, windows, step)
+    actual_cols = [*keys, WEEK, TARGET] + ([HOLIDAY] if HOLIDAY in frame else [])
+    actuals = frame[actual_cols].rename(columns={TARGET: "y"})
+    parts: list[pd.DataFrame] = []
+    failures: dict[str, str] = {}
+    for name in models:
+        for origin in origins:
+            if progress:
+                progress(f"{name} @ {origin.date()}")
+            train = frame[frame[WEEK] <= origin]
+            future = frame[(frame[WEEK] > origin) & (frame[WEEK] <= origin + pd.Timedelta(weeks=horizon))]
+            try:
+                model = create_model(name, seed=seed).fit(train)
+            except InsufficientHistoryError as exc:
+                failures[name] = str(exc)
+                break
+            pred = model.predict(horizon, future.drop(columns=[TARGET]))
+            pred["cutoff"] = origin
+            pred["model"] = name
+            parts.append(pred.merge(actuals, on=[*keys, WEEK], how="inner"))
+    if not parts:
+        raise InsufficientHistoryError("no model could be backtested: " + "; ".join(failures.values()))
+    predictions = pd.concat(parts, ignore_index=True)
+    predictions = _add_intervals(predictions)
+    return BacktestResult(predictions, keys, horizon, origins, failures)
+
+
+def _add_intervals(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Cross-conformal bands: each window is calibrated on the model's other windows."""
+    out = []
+    for (_model, cutoff), part in predictions.groupby(["model", "cutoff"], sort=False):
+        others = predictions[(predictions["model"] == _model) & (predictions["cutoff"] != cutoff)]
+        cal = ConformalIntervals.from_residuals(others if not others.empty else part)
+        out.append(cal.apply(part))
+    result = pd.concat(out, ignore_index=True)
+    return result.replace([np.inf, -np.inf], np.nan)

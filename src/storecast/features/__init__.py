@@ -1,0 +1,1 @@
+"""Feature layer: the retail calendar, holidays, lags and level features."""

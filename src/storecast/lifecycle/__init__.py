@@ -1,0 +1,1 @@
+"""Lifecycle layer: the jobs the doors call, the registry, monitoring and retraining."""

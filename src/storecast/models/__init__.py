@@ -1,0 +1,33 @@
+"""Models behind one contract (``models.base.Forecaster``) and a registry by name."""
+
+from __future__ import annotations
+
+from storecast.errors import UsageError
+from storecast.models.base import Forecaster
+from storecast.models.baselines import SeasonalNaive, YoYScaled
+
+MODELS: dict[str, type[Forecaster]] = {
+    SeasonalNaive.name: SeasonalNaive,
+    YoYScaled.name: YoYScaled,
+}
+
+#: What ``model = "auto"`` means.
+DEFAULT_MODEL = YoYScaled.name
+#: Always reported beside every model in a backtest.
+BASELINES = (SeasonalNaive.name, YoYScaled.name)
+
+
+def get_model_class(name: str) -> type[Forecaster]:
+    if name == "auto":
+        name = DEFAULT_MODEL
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise UsageError(f"unknown model {name!r}; available: {', '.join(sorted(MODELS))}") from None
+
+
+def create_model(name: str, *, seed: int = 0) -> Forecaster:
+    return get_model_class(name)(seed=seed)
+
+
+__all__ = ["BASELINES", "DEFAULT_MODEL", "MODELS", "Forecaster", "create_model", "get_model_class"]

@@ -1,0 +1,126 @@
+"""The one contract every model follows.
+
+``fit(history) -> self`` learns from a canonical frame (see ``data.schema``);
+``predict(horizon, future=None) -> frame`` returns one row per series and future week with
+``step`` (1..horizon) and the point forecast ``yhat``. ``future`` is a canonical frame of
+the forecast weeks holding known-future covariates (holiday flags, planned markdowns, or a
+what-if scenario); models that use none ignore it.
+
+Prediction intervals are added on top of any model by ``models.intervals`` from backtest
+residuals, so every model gets calibrated bands the same way.
+
+A trained model is saved as an artifact folder: ``model.json`` (name, parameters, format
+version) plus whatever files the model writes for its learned state (Parquet tables,
+LightGBM text models). Loading never unpickles arbitrary objects.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import pandas as pd
+
+from storecast.data.schema import TARGET, WEEK, series_keys
+from storecast.errors import DataError, InsufficientHistoryError, NotTrainedError
+
+ARTIFACT_VERSION = 1
+FORECAST_COLUMNS = ("week", "step", "yhat")
+
+
+class Forecaster(ABC):
+    """Base class: subclasses set ``name`` and implement ``_fit``/``_predict``/state."""
+
+    name: ClassVar[str]
+    #: weeks of history each series needs; fit() raises InsufficientHistoryError below it.
+    min_history_weeks: ClassVar[int] = 1
+    #: known-future covariates read from ``future`` for the forecast weeks.
+    future_covariates: ClassVar[tuple[str, ...]] = ()
+    #: past-only covariates used as known at the forecast origin.
+    past_covariates: ClassVar[tuple[str, ...]] = ()
+    #: one-line description for ``storecast models available``.
+    description: ClassVar[str] = ""
+
+    def __init__(self, *, seed: int = 0, **params: Any) -> None:
+        self.seed = seed
+        self.params = params
+
+    # ---- public API -------------------------------------------------------------------
+    def fit(self, history: pd.DataFrame) -> Self:
+        if history.empty:
+            raise DataError(f"{self.name}: cannot fit on an empty history")
+        self.keys_ = series_keys(history)
+        self._check_history(history)
+        self.last_week_ = pd.Timestamp(history[WEEK].max())
+        self._fit(history.sort_values([*self.keys_, WEEK], kind="stable"))
+        self.is_fitted_ = True
+        return self
+
+    def predict(self, horizon: int, future: pd.DataFrame | None = None) -> pd.DataFrame:
+        if not getattr(self, "is_fitted_", False):
+            raise NotTrainedError(f"{self.name}: call fit() before predict()")
+        if horizon < 1:
+            raise DataError(f"{self.name}: horizon must be >= 1, got {horizon}")
+        out = self._predict(horizon, future)
+        cols = [*self.keys_, *FORECAST_COLUMNS]
+        return out[cols].sort_values([*self.keys_, WEEK], kind="stable").reset_index(drop=True)
+
+    def future_weeks(self, horizon: int) -> pd.DatetimeIndex:
+        return pd.date_range(self.last_week_ + pd.Timedelta(weeks=1), periods=horizon, freq="7D")
+
+    # ---- persistence ---------------------------------------------------------------------
+    def save(self, folder: Path) -> Path:
+        if not getattr(self, "is_fitted_", False):
+            raise NotTrainedError(f"{self.name}: nothing to save before fit()")
+        folder.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "name": self.name,
+            "format_version": ARTIFACT_VERSION,
+            "seed": self.seed,
+            "params": self.params,
+            "keys": self.keys_,
+            "last_week": self.last_week_.date().isoformat(),
+            "state": self._save_state(folder),
+        }
+        (folder / "model.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> Forecaster:
+        from storecast.models import get_model_class
+
+        meta = json.loads((folder / "model.json").read_text())
+        if meta.get("format_version") != ARTIFACT_VERSION:
+            raise DataError(f"unsupported model artifact version {meta.get('format_version')}", path=str(folder))
+        klass = get_model_class(meta["name"])
+        model = klass(seed=meta["seed"], **meta["params"])
+        model.keys_ = list(meta["keys"])
+        model.last_week_ = pd.Timestamp(meta["last_week"])
+        model._load_state(folder, meta["state"])
+        model.is_fitted_ = True
+        return model
+
+    # ---- for subclasses ---------------------------------------------------------------------
+    @abstractmethod
+    def _fit(self, history: pd.DataFrame) -> None: ...
+
+    @abstractmethod
+    def _predict(self, horizon: int, future: pd.DataFrame | None) -> pd.DataFrame: ...
+
+    @abstractmethod
+    def _save_state(self, folder: Path) -> dict[str, Any]:
+        """Write learned state into ``folder``; return JSON-able metadata about it."""
+
+    @abstractmethod
+    def _load_state(self, folder: Path, state: dict[str, Any]) -> None: ...
+
+    def _check_history(self, history: pd.DataFrame) -> None:
+        counts = history.dropna(subset=[TARGET]).groupby(self.keys_)[WEEK].nunique()
+        if counts.empty or int(counts.max()) < self.min_history_weeks:
+            have = 0 if counts.empty else int(counts.max())
+            raise InsufficientHistoryError(
+                f"{self.name} needs at least {self.min_history_weeks} weeks of history; "
+                f"the longest series has {have}"
+            )

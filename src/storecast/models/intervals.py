@@ -1,0 +1,65 @@
+"""Conformal prediction intervals, per horizon step, from backtest residuals.
+
+Residuals are relative to the forecast, ``(y - yhat) / |yhat|``, so one calibration serves
+stores of any size. For each step the empirical quantiles give the 80% and 95% bands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+LEVELS = (80, 95)
+
+
+@dataclass(frozen=True)
+class ConformalIntervals:
+    """Per-step lower/upper relative quantiles, indexed by step."""
+
+    table: pd.DataFrame  # columns: step, lo_80, hi_80, lo_95, hi_95 (relative)
+
+    @classmethod
+    def from_residuals(cls, residuals: pd.DataFrame) -> ConformalIntervals:
+        """``residuals`` has ``step``, ``y`` and ``yhat``."""
+        frame = residuals.dropna(subset=["y", "yhat"])
+        frame = frame[np.abs(frame["yhat"]) > 1e-9]
+        rel = (frame["y"] - frame["yhat"]) / np.abs(frame["yhat"])
+        rows = []
+        for step, values in rel.groupby(frame["step"]):
+            row: dict[str, float] = {"step": int(step)}
+            for level in LEVELS:
+                alpha = (100 - level) / 200
+                row[f"lo_{level}"] = float(np.quantile(values, alpha, method="higher" if alpha > 0.5 else "lower"))
+                row[f"hi_{level}"] = float(np.quantile(values, 1 - alpha, method="higher"))
+            rows.append(row)
+        return cls(pd.DataFrame(rows))
+
+    def apply(self, forecast: pd.DataFrame) -> pd.DataFrame:
+        """Add ``lo_80, hi_80, lo_95, hi_95`` to a forecast with ``step`` and ``yhat``.
+
+        Steps beyond the calibrated horizon reuse the widest calibrated step.
+        """
+        if self.table.empty:
+            out = forecast.copy()
+            for level in LEVELS:
+                out[f"lo_{level}"] = np.nan
+                out[f"hi_{level}"] = np.nan
+            return out
+        table = self.table.set_index("step").sort_index()
+        steps = forecast["step"].clip(upper=int(table.index.max()))
+        q = table.reindex(steps).reset_index(drop=True)
+        out = forecast.reset_index(drop=True).copy()
+        scale = np.abs(out["yhat"].to_numpy())
+        for level in LEVELS:
+            out[f"lo_{level}"] = out["yhat"] + q[f"lo_{level}"].to_numpy() * scale
+            out[f"hi_{level}"] = out["yhat"] + q[f"hi_{level}"].to_numpy() * scale
+        return out
+
+    def to_records(self) -> list[dict[str, float]]:
+        return self.table.to_dict(orient="records")  # type: ignore[return-value]
+
+    @classmethod
+    def from_records(cls, records: list[dict[str, float]]) -> ConformalIntervals:
+        return cls(pd.DataFrame(records))

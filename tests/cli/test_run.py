@@ -1,0 +1,78 @@
+"""End-to-end through the CLI: `storecast run` and `storecast demo`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from storecast.cli import app
+from storecast.synthetic import write_walmart_csv
+
+runner = CliRunner()
+
+
+def _run(args: list[str]) -> tuple[int, str]:
+    result = runner.invoke(app, args)
+    return result.exit_code, result.output
+
+
+def test_run_writes_the_four_files_and_a_deterministic_csv(tmp_path: Path) -> None:
+    data = write_walmart_csv(tmp_path / "w.csv", n_stores=4, n_weeks=130, seed=1)
+    for out in ("a", "b"):
+        code, output = _run(["-q", "run", "--data", str(data), "--out", str(tmp_path / out)])
+        assert code == 0, output
+    a, b = tmp_path / "a", tmp_path / "b"
+    for name in ("walmart_sales_predictions.csv", "forecasts.parquet", "dashboard.html", "run.json"):
+        assert (a / name).is_file(), name
+    assert (a / "walmart_sales_predictions.csv").read_bytes() == (b / "walmart_sales_predictions.csv").read_bytes()
+
+    csv = pd.read_csv(a / "walmart_sales_predictions.csv")
+    assert list(csv.columns) == ["Store", "Date", "Weekly_Sales", "Predicted_Sales"]
+    assert len(csv) == 4 * (130 + 13)
+    future = csv[csv["Weekly_Sales"].isna()]
+    assert len(future) == 4 * 13 and future["Predicted_Sales"].notna().all()
+    record = json.loads((a / "run.json").read_text())
+    assert {"run_id", "model", "backtest", "timings"} <= record.keys()
+    assert record["data"]["fingerprint"]
+
+
+def test_historical_predictions_are_out_of_sample(tmp_path: Path) -> None:
+    """A week's prediction must not change when that week's actual changes."""
+    data = write_walmart_csv(tmp_path / "w.csv", n_stores=2, n_weeks=130, seed=2)
+    code, out = _run(["-q", "run", "--data", str(data), "--out", str(tmp_path / "o1")])
+    assert code == 0, out
+    raw = pd.read_csv(data)
+    # Inflate the very last actual week; its backtest prediction came from an earlier origin.
+    last = raw["Date"] == raw["Date"].iloc[-1]
+    raw.loc[last, "Weekly_Sales"] *= 3
+    raw.to_csv(tmp_path / "w2.csv", index=False)
+    code, out = _run(["-q", "run", "--data", str(tmp_path / "w2.csv"), "--out", str(tmp_path / "o2")])
+    assert code == 0, out
+    p1 = pd.read_csv(tmp_path / "o1" / "walmart_sales_predictions.csv")
+    p2 = pd.read_csv(tmp_path / "o2" / "walmart_sales_predictions.csv")
+    hist1 = p1[p1["Weekly_Sales"].notna()]
+    hist2 = p2[p2["Weekly_Sales"].notna()]
+    last_date = hist1["Date"].max()
+    pd.testing.assert_series_equal(
+        hist1.loc[hist1["Date"] == last_date, "Predicted_Sales"].reset_index(drop=True),
+        hist2.loc[hist2["Date"] == last_date, "Predicted_Sales"].reset_index(drop=True),
+    )
+
+
+def test_missing_file_is_a_clean_exit_2(tmp_path: Path) -> None:
+    code, output = _run(["run", "--data", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert "nope.csv" in output and "Traceback" not in output
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_run_on_the_real_walmart_file(walmart_csv: Path, tmp_path: Path) -> None:
+    code, output = _run(["-q", "run", "--data", str(walmart_csv), "--out", str(tmp_path / "o")])
+    assert code == 0, output
+    csv = pd.read_csv(tmp_path / "o" / "walmart_sales_predictions.csv")
+    assert csv["Store"].nunique() == 45
