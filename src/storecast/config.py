@@ -179,3 +179,21 @@ def load_settings(**overrides: object) -> Settings:
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"invalid settings: {problems}") from exc
+
+
+def settings_reference() -> list[dict[str, str]]:
+    """Name, environment variable, default and description of every setting (for docs and `config`)."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, BaseModel):
+            default = default.model_dump()
+        rows.append(
+            {
+                "name": name,
+                "env": f"STORECAST_{name.upper()}",
+                "default": str(default),
+                "description": field.description or "",
+            }
+        )
+    return rows
