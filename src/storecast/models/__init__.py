@@ -5,10 +5,12 @@ from __future__ import annotations
 from storecast.errors import UsageError
 from storecast.models.base import Forecaster
 from storecast.models.baselines import SeasonalNaive, YoYScaled
+from storecast.models.calendar_yoy import CalendarYoY
 
 MODELS: dict[str, type[Forecaster]] = {
     SeasonalNaive.name: SeasonalNaive,
     YoYScaled.name: YoYScaled,
+    CalendarYoY.name: CalendarYoY,
 }
 
 #: What ``model = "auto"`` means.

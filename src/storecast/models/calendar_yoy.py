@@ -1,0 +1,278 @@
+"""Calendar-aware year over year: last years' comparable weeks, corrected and re-levelled.
+
+For a future week ``t`` of series ``s`` and each earlier year ``k`` whose comparable week
+``c = comparable_week(t, k)`` (see ``features.calendar``) is in the history, the forecast
+in log space is::
+
+    log y[c] + (x(t) - x(c)) . beta_s + g_k[s]
+
+- ``x`` are calendar effects that do not line up between the two weeks: how many of the
+  month's first days the week holds (paydays, benefits), how many of the last pre-Christmas
+  shopping days it holds, and holiday-event dummies (a week that was Easter's last year but
+  is ordinary this year).
+- ``beta`` is learned from the history's own year-over-year pairs, POOLED across series,
+  and each series' deviation is shrunk toward the pooled effect by empirical Bayes: two
+  years give only two examples of each holiday per store.
+- ``g_k`` is the series' recent k-year growth: an exponentially weighted, outlier-clipped
+  mean of its corrected k-year log differences over the last weeks.
+
+The years are averaged with weights ``1/k``. A series without a comparable week (shorter
+than a year, or gappy) falls back to the mean of its last weeks. Series with zero or
+negative sales (returns, at department level) are shifted before taking logs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from storecast.data.schema import TARGET, WEEK
+from storecast.features.calendar import (
+    EVENT_WINDOWS,
+    calendar_features,
+    comparable_week,
+    event_labels,
+)
+from storecast.models.base import Forecaster
+
+#: Per-day share of the pre-Christmas peak used as the prior for a moved shopping day.
+_SHOPPING_DAYS = 7
+_EVENTS = tuple(f"{n}{o:+d}" for n, offs in EVENT_WINDOWS.items() for o in offs)
+EFFECTS = ("month_start_days", "christmas_shopping_days", *(f"event_{e}" for e in _EVENTS))
+
+
+def effect_matrix(weeks: pd.DatetimeIndex) -> np.ndarray:
+    """Calendar effects ``x`` (rows = weeks, columns = ``EFFECTS``)."""
+    feats = calendar_features(weeks)
+    labels = event_labels(weeks)
+    cols = [feats["month_start_days"].to_numpy(float), feats["christmas_shopping_days"].to_numpy(float)]
+    cols += [(labels == e).astype(float) for e in _EVENTS]
+    return np.column_stack(cols) if len(weeks) else np.zeros((0, len(EFFECTS)))
+
+
+class CalendarYoY(Forecaster):
+    """Comparable weeks of earlier years, calendar-corrected, pooled effects, store growth."""
+
+    name = "calendar_yoy"
+    min_history_weeks = 8
+    description = "Calendar-aligned comparable weeks of earlier years with pooled holiday/payday effects and store growth."
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        growth_weeks: int = 26,
+        growth_halflife: float = 4.0,
+        min_growth_pairs: int = 8,
+        max_years: int = 5,
+        fallback_weeks: int = 8,
+        **params: Any,
+    ) -> None:
+        super().__init__(
+            seed=seed, growth_weeks=growth_weeks, growth_halflife=growth_halflife,
+            max_years=max_years, fallback_weeks=fallback_weeks, min_growth_pairs=min_growth_pairs, **params,
+        )
+        self.min_growth_pairs = min_growth_pairs
+        self.growth_weeks = growth_weeks
+        self.growth_halflife = growth_halflife
+        self.max_years = max_years
+        self.fallback_weeks = fallback_weeks
+
+    # ---- fitting -------------------------------------------------------------------------
+    def _fit(self, history: pd.DataFrame) -> None:
+        hist = history.dropna(subset=[TARGET])
+        keep_from = self.last_week_ - pd.Timedelta(weeks=53 * self.max_years + self.growth_weeks)
+        hist = hist[hist[WEEK] >= keep_from]
+        wide = hist.pivot_table(index=WEEK, columns=self.keys_, values=TARGET, aggfunc="sum")
+        grid = pd.date_range(wide.index.min(), self.last_week_, freq="7D")
+        wide = wide.reindex(grid)
+        self.series_ = wide.columns.to_frame(index=False)
+        values = wide.to_numpy(float)
+        low = np.nanmin(values, axis=0)
+        scale = np.nanmean(np.abs(values), axis=0)
+        self.shift_ = np.where(low > 0, 0.0, -low + 0.05 * scale + 1.0)
+        logy = np.log(values + self.shift_)
+        self.weeks_ = grid
+        self.logy_ = logy
+        x = effect_matrix(grid)
+        pos = {w: i for i, w in enumerate(grid)}
+
+        diffs, dxs = [], []
+        for k in range(1, self.max_years + 1):
+            comp = comparable_week(grid, k)
+            idx = np.array([pos.get(c, -1) for c in comp])
+            ok = idx >= 0
+            if not ok.any():
+                break
+            d = np.full_like(logy, np.nan)
+            d[ok] = logy[ok] - logy[idx[ok]]
+            dx = np.zeros_like(x)
+            dx[ok] = x[ok] - x[idx[ok]]
+            diffs.append(d)
+            dxs.append(dx)
+        self.beta_pooled_, self.beta_ = self._effects(diffs, dxs, logy, x, grid)
+        self.growth_ = self._growth(diffs, dxs)
+
+    def _prior(self, logy: np.ndarray, x: np.ndarray, grid: pd.DatetimeIndex) -> np.ndarray:
+        """Prior effects: zero, except a pre-Christmas shopping day, worth one seventh of the
+        peak week's lift over the autumn weeks (spreading the peak evenly over its days)."""
+        prior = np.zeros(len(EFFECTS))
+        feats = calendar_features(grid)
+        peak = (feats["christmas_shopping_days"] == _SHOPPING_DAYS).to_numpy()
+        autumn = feats["weeks_to_thanksgiving"].between(2, 9).to_numpy() & (feats["month"] >= 9).to_numpy()
+        lifts = []
+        for i in np.flatnonzero(peak):
+            base = autumn & (np.arange(len(grid)) < i) & (np.arange(len(grid)) > i - 20)
+            if base.sum() >= 3:
+                lifts.append(logy[i] - np.nanmedian(logy[base], axis=0))
+        if lifts:
+            lift = float(np.nanmedian(np.concatenate(lifts)))
+            if np.isfinite(lift):
+                prior[EFFECTS.index("christmas_shopping_days")] = max(lift, 0.0) / _SHOPPING_DAYS
+        return prior
+
+    def _effects(
+        self, diffs: list[np.ndarray], dxs: list[np.ndarray], logy: np.ndarray, x: np.ndarray, grid: pd.DatetimeIndex
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Pooled effects and each series' effects shrunk toward them (empirical Bayes)."""
+        n_series = logy.shape[1]
+        prior = self._prior(logy, x, grid)
+        if not diffs:
+            return prior, np.tile(prior, (n_series, 1))
+        d = np.concatenate(diffs)  # (pairs x series)
+        dx = np.concatenate(dxs)  # (pairs x effects)
+        beta = prior.copy()
+        for _ in range(3):  # alternate: local growth trend <-> pooled effects
+            resid = d - (dx @ beta)[:, None]
+            trend = _rolling_median(resid, 9, len(diffs))
+            y = d - trend
+            mask = np.isfinite(y)
+            n = mask.sum(axis=1).astype(float)  # series observed per pair-week
+            yt = np.where(mask, y, 0.0).sum(axis=1)
+            lam = float(n_series)  # the prior is worth one week of every series
+            a = (dx * n[:, None]).T @ dx + lam * np.eye(dx.shape[1])
+            b = dx.T @ yt + lam * prior
+            beta = np.linalg.solve(a, b)
+        resid = np.where(mask, y - (dx @ beta)[:, None], np.nan)
+        # Per series and effect: deviation from the pooled effect, shrunk by sigma^2/tau^2.
+        sigma2 = np.nanvar(resid, axis=0)
+        sigma2 = np.where(np.isfinite(sigma2) & (sigma2 > 0), sigma2, np.nanmean(sigma2) if np.isfinite(np.nanmean(sigma2)) else 1.0)
+        per = np.tile(beta, (n_series, 1))
+        for j in range(dx.shape[1]):
+            col = dx[:, j][:, None] * mask
+            sxx = (col**2).sum(axis=0)
+            if not (sxx > 0).any():
+                continue
+            sxe = np.nansum(col * np.where(mask, resid, 0.0), axis=0)
+            have = sxx > 0
+            raw = np.where(have, sxe / np.where(have, sxx, 1.0), 0.0)
+            noise = np.where(have, sigma2 / np.where(have, sxx, 1.0), 0.0)
+            tau2 = max(float(np.var(raw[have]) - np.mean(noise[have])), 1e-6) if have.sum() > 2 else 1e-6
+            per[:, j] = beta[j] + sxe / (sxx + sigma2 / tau2)
+        return beta, per
+
+    def _growth(self, diffs: list[np.ndarray], dxs: list[np.ndarray]) -> np.ndarray:
+        """Recent k-year growth per series (rows = k-1, columns = series); NaN if unknown.
+
+        Growth is pooled: the chain-wide growth (median over series each week) moves fast
+        and is followed closely (``growth_halflife``); a series' own deviation from it is
+        noisier and averaged over longer (three half-lives), outliers clipped.
+        """
+        out = np.full((self.max_years, self.logy_.shape[1]), np.nan)
+        for k, (d, dx) in enumerate(zip(diffs, dxs, strict=True)):
+            recent = (d - dx @ self.beta_.T)[-self.growth_weeks :]
+            seen = np.isfinite(recent)
+            if seen.sum(axis=0).max() < self.min_growth_pairs:
+                continue
+            chain = np.array([np.median(row[np.isfinite(row)]) if np.isfinite(row).any() else np.nan for row in recent])
+            chain_growth = _ew_mean(chain[:, None], self.growth_halflife)[0]
+            own = recent - chain[:, None]
+            med = np.nanmedian(np.where(seen, own, np.nan), axis=0)
+            mad = 1.4826 * np.nanmedian(np.abs(own - med), axis=0)
+            own = np.clip(own, med - 3 * mad - 1e-9, med + 3 * mad + 1e-9)
+            deviation = _ew_mean(own, 3 * self.growth_halflife)
+            enough = seen.sum(axis=0) >= self.min_growth_pairs
+            out[k] = np.where(enough, chain_growth + np.nan_to_num(deviation), np.nan)
+        return out
+
+    # ---- predicting -------------------------------------------------------------------------
+    def _predict(self, horizon: int, future: pd.DataFrame | None) -> pd.DataFrame:
+        weeks = self.future_weeks(horizon)
+        x_future = effect_matrix(weeks)
+        pos = {w: i for i, w in enumerate(self.weeks_)}
+        x_hist = effect_matrix(self.weeks_)
+        n_series = self.logy_.shape[1]
+        total = np.zeros((horizon, n_series))
+        weight = np.zeros((horizon, n_series))
+        for k in range(1, self.max_years + 1):
+            comp = comparable_week(weeks, k)
+            idx = np.array([pos.get(c, -1) for c in comp])
+            ok = idx >= 0
+            if not ok.any():
+                continue
+            growth = self.growth_[k - 1]
+            src = np.full((horizon, n_series), np.nan)
+            src[ok] = self.logy_[idx[ok]]
+            dx = np.zeros_like(x_future)
+            dx[ok] = x_future[ok] - x_hist[idx[ok]]
+            value = src + dx @ self.beta_.T + growth[None, :]
+            good = np.isfinite(value)
+            w = 1.0 / k
+            total += np.where(good, value, 0.0) * w
+            weight += good * w
+        tail = self.logy_[-self.fallback_weeks :]
+        fallback = np.nanmean(np.where(np.isfinite(tail), tail, np.nan), axis=0) if np.isfinite(tail).any() else np.zeros(n_series)
+        logyhat = np.where(weight > 0, total / np.where(weight > 0, weight, 1.0), fallback[None, :])
+        yhat = np.exp(logyhat) - self.shift_[None, :]
+        out = self.series_.loc[self.series_.index.repeat(horizon)].reset_index(drop=True)
+        out[WEEK] = np.tile(weeks, n_series)
+        out["step"] = np.tile(np.arange(1, horizon + 1), n_series)
+        out["yhat"] = yhat.T.reshape(-1)
+        return out
+
+    # ---- persistence --------------------------------------------------------------------------
+    def _save_state(self, folder: Path) -> dict[str, Any]:
+        cols = [f"s{i}" for i in range(self.logy_.shape[1])]
+        pd.DataFrame(self.logy_, columns=cols).assign(week=self.weeks_).to_parquet(folder / "log_sales.parquet", index=False)
+        series = self.series_.copy()
+        series["shift"] = self.shift_
+        for j, name in enumerate(EFFECTS):
+            series[f"beta_{name}"] = self.beta_[:, j]
+        for k in range(self.max_years):
+            series[f"growth_{k + 1}"] = self.growth_[k]
+        series.to_parquet(folder / "series.parquet", index=False)
+        return {"pooled_effects": dict(zip(EFFECTS, map(float, self.beta_pooled_), strict=True))}
+
+    def _load_state(self, folder: Path, state: dict[str, Any]) -> None:
+        table = pd.read_parquet(folder / "log_sales.parquet")
+        self.weeks_ = pd.DatetimeIndex(table.pop("week"))
+        self.logy_ = table.to_numpy(float)
+        series = pd.read_parquet(folder / "series.parquet")
+        self.series_ = series[self.keys_].copy()
+        self.shift_ = series["shift"].to_numpy(float)
+        self.beta_ = series[[f"beta_{n}" for n in EFFECTS]].to_numpy(float)
+        self.growth_ = series[[f"growth_{k + 1}" for k in range(self.max_years)]].to_numpy(float).T
+        self.beta_pooled_ = np.array([state["pooled_effects"][n] for n in EFFECTS])
+
+    def effects(self) -> pd.Series:
+        """The pooled calendar effects in log points, named (for reports and tests)."""
+        return pd.Series(self.beta_pooled_, index=list(EFFECTS))
+
+
+def _ew_mean(values: np.ndarray, halflife: float) -> np.ndarray:
+    """Exponentially weighted mean down each column, newest row weighted most; NaN-aware."""
+    age = np.arange(len(values))[::-1].astype(float)
+    w = np.exp(-np.log(2) / halflife * age)[:, None] * np.isfinite(values)
+    total = w.sum(axis=0)
+    num = (np.where(w > 0, values, 0.0) * w).sum(axis=0)
+    return np.where(total > 0, num / np.where(total > 0, total, 1.0), np.nan)
+
+
+def _rolling_median(values: np.ndarray, window: int, blocks: int) -> np.ndarray:
+    """Centered rolling median down each column, separately within each of ``blocks``."""
+    parts = np.array_split(values, blocks)
+    out = [pd.DataFrame(p).rolling(window, center=True, min_periods=1).median().to_numpy() for p in parts]
+    return np.concatenate(out)
