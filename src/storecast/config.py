@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed by CORS, comma-separated; empty closes CORS."
     )
+    champion_poll_seconds: float = Field(
+        10.0, ge=0.1, le=86400, description="How often the API checks the registry for a new champion to serve."
+    )
 
     # --- monitoring and retraining -------------------------------------------------------
     promotion_margin: float = Field(

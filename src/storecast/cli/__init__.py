@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from storecast import __version__
-from storecast.cli import forecast, settings_cmd
+from storecast.cli import forecast, service, settings_cmd
 from storecast.cli._common import configure
 
 app = typer.Typer(
@@ -36,6 +36,7 @@ def _root(
 
 forecast.register(app)
 settings_cmd.register(app)
+service.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,46 @@
+"""`storecast serve`: the FastAPI service over the current champion and the warehouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from storecast.cli._common import STATE, handle_errors, say, settings_from
+
+HostOpt = Annotated[str | None, typer.Option("--host", help="Address to bind (default 127.0.0.1).")]
+PortOpt = Annotated[int | None, typer.Option("--port", "-p", help="Port to listen on (default 8000).", min=1, max=65535)]
+WarehouseOpt = Annotated[str | None, typer.Option("--warehouse", help="Warehouse URL (duckdb:///file or postgresql+psycopg://...).")]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output directory of `storecast run` (holds the registry and warehouse).")]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def serve(
+        host: HostOpt = None,
+        port: PortOpt = None,
+        warehouse: WarehouseOpt = None,
+        out: OutOpt = None,
+    ) -> None:
+        """Serve forecasts, what-if scenarios and the dashboard over HTTP (one uvicorn worker)."""
+        import uvicorn
+
+        from storecast.errors import NotTrainedError
+        from storecast.lifecycle.registry import Registry
+        from storecast.service.app import create_app
+
+        settings = settings_from(host=host, port=port, warehouse_url=warehouse, out_dir=out)
+        champion = Registry(settings).champion()
+        if champion is None:
+            raise NotTrainedError(
+                f"there is no trained model yet in {settings.resolved_tracking_uri}; create one with "
+                "`storecast run --data <file>` (or `make demo`), then run `storecast serve` again"
+            )
+        say(f"serving model version {champion.version} ({champion.model_name}) on "
+            f"http://{settings.host}:{settings.port}  (API docs at /docs, dashboard at /dashboard)")
+        uvicorn.run(
+            create_app(settings), host=settings.host, port=settings.port, workers=1,
+            log_level="warning" if STATE.quiet else "info", access_log=not STATE.quiet,
+        )

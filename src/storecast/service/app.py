@@ -1,0 +1,149 @@
+"""The FastAPI app factory. Nothing is created at import: ``create_app(settings)`` builds it.
+
+The app is a door: handlers parse, call the library and the current snapshot, and answer.
+Every error leaves through one handler with one JSON shape (``schemas.ErrorBody``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from storecast import __version__
+from storecast.config import Settings
+from storecast.errors import ConfigError, NotTrainedError, StorecastError
+from storecast.service.middleware import BodyLimit, Metrics, ServiceMetrics
+from storecast.service.routes import dashboard, forecasts, jobs, models, ops
+from storecast.service.schemas import ErrorBody
+from storecast.service.state import ChampionSource, ServiceState
+
+log = logging.getLogger(__name__)
+
+
+class OrjsonResponse(JSONResponse):
+    """JSON via orjson: fast, and NaN becomes null instead of an invalid document."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+
+
+def error_response(status: int, body: dict[str, object]) -> OrjsonResponse:
+    return OrjsonResponse(body, status_code=status)
+
+
+def _describe(errors: list[Any]) -> tuple[str, list[dict[str, object]]]:
+    """One precise line per problem: where, what is wrong, what was received."""
+    lines, details = [], []
+    for err in errors:
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        msg = str(err.get("msg", "invalid"))
+        got = err.get("input")
+        received = "" if got is None or isinstance(got, dict | list) else f" (got {str(got)[:60]!r})"
+        lines.append(f"{loc}: {msg}{received}")
+        details.append({"loc": [str(p) for p in err.get("loc", ())], "msg": msg, "type": err.get("type", "")})
+    return "; ".join(lines) or "invalid request", details
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StorecastError)
+    async def _storecast(_: Request, exc: StorecastError) -> OrjsonResponse:
+        return error_response(exc.http_status, exc.to_dict())
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> OrjsonResponse:
+        message, details = _describe(list(exc.errors()))
+        return error_response(422, {"error": "invalid_request", "message": message, "details": details})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> OrjsonResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+        message = exc.detail if isinstance(exc.detail, str) else "request failed"
+        if exc.status_code == 404 and message == "Not Found":
+            message = "no such endpoint; see /docs for the API"
+        return error_response(exc.status_code, {"error": codes.get(exc.status_code, "http_error"), "message": message})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> OrjsonResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, {"error": "internal_error", "message": "internal error; see the service log"})
+
+
+async def _poll(state: ServiceState, every: float) -> None:
+    """Check the registry's champion every ``every`` seconds and swap in a new one."""
+    while True:
+        await asyncio.sleep(every)
+        await anyio.to_thread.run_sync(state.try_refresh)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    source: ChampionSource | None = None,
+    warehouse: Any | None = None,
+    poll: bool = True,
+) -> FastAPI:
+    """Build the API for ``settings``.
+
+    ``source`` (the champion's registry) and ``warehouse`` default to the ones the settings
+    name; tests pass their own. ``poll`` runs the background champion check.
+    """
+    if settings.private_reads and not settings.api_keys:
+        raise ConfigError("private_reads is on but no API keys are set; set STORECAST_API_KEYS")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from storecast.delivery.warehouse import Warehouse
+        from storecast.lifecycle.registry import Registry
+
+        state = ServiceState(source if source is not None else Registry(settings))
+        owned = warehouse is None
+        app.state.service = state
+        app.state.warehouse = Warehouse(settings.resolved_warehouse_url) if owned else warehouse
+        try:
+            await anyio.to_thread.run_sync(state.refresh)
+        except NotTrainedError as exc:  # serve 503s until a champion appears
+            state.last_error = exc.message
+            log.warning("%s", exc.message)
+        task = asyncio.create_task(_poll(state, settings.champion_poll_seconds)) if poll else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if owned:
+                app.state.warehouse.dispose()
+
+    app = FastAPI(
+        title="storecast",
+        version=__version__,
+        summary="Weekly retail sales forecasts, intervals and what-if scenarios.",
+        default_response_class=OrjsonResponse,
+        lifespan=lifespan,
+        responses={422: {"model": ErrorBody, "description": "Invalid input"}},
+    )
+    app.state.settings = settings
+    app.state.metrics = ServiceMetrics()
+    _install_error_handlers(app)
+    for module in (ops, forecasts, models, jobs, dashboard):
+        app.include_router(module.router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+            allow_headers=["X-API-Key", "Content-Type", "Accept"],
+        )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Metrics)
+    return app

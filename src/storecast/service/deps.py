@@ -1,0 +1,85 @@
+"""Dependencies the route handlers declare with ``Annotated`` aliases.
+
+Handlers stay plain: they receive the settings, the one snapshot this request serves,
+the warehouse, and pass the API-key checks, without touching ``request.app.state``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from storecast.config import Settings
+from storecast.errors import StorecastError
+from storecast.service.state import ServiceState, Snapshot
+
+API_KEY_HEADER = "X-API-Key"
+_api_key = APIKeyHeader(
+    name=API_KEY_HEADER, auto_error=False, description="One of the keys in STORECAST_API_KEYS."
+)
+
+
+class Unauthorized(StorecastError):
+    http_status = 401
+    code = "unauthorized"
+
+
+class Forbidden(StorecastError):
+    http_status = 403
+    code = "forbidden"
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_state(request: Request) -> ServiceState:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+def get_snapshot(request: Request) -> Snapshot:
+    """Read the current snapshot ONCE; the whole request uses this object."""
+    return get_state(request).snapshot
+
+
+def get_warehouse(request: Request) -> Any:
+    """The app's ``delivery.warehouse.Warehouse`` (opened in the lifespan)."""
+    return request.app.state.warehouse  # type: ignore[no-any-return]
+
+
+def check_key(settings: Settings, key: str | None) -> None:
+    """401 without a key, 403 with one that matches none (compared in constant time)."""
+    if not key:
+        raise Unauthorized(f"this endpoint needs an API key in the {API_KEY_HEADER} header")
+    supplied = key.encode()
+    # Compare with every configured key, without stopping early, so timing reveals nothing.
+    matched = False
+    for candidate in settings.api_keys:
+        matched |= hmac.compare_digest(supplied, candidate.encode())
+    if not matched:
+        raise Forbidden("the API key is not valid for this service")
+
+
+def write_access(
+    request: Request, key: Annotated[str | None, Security(_api_key)] = None
+) -> None:
+    check_key(get_settings(request), key)
+
+
+def read_access(
+    request: Request, key: Annotated[str | None, Security(_api_key)] = None
+) -> None:
+    settings = get_settings(request)
+    if settings.private_reads:
+        check_key(settings, key)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StateDep = Annotated[ServiceState, Depends(get_state)]
+SnapshotDep = Annotated[Snapshot, Depends(get_snapshot)]
+WarehouseDep = Annotated[Any, Depends(get_warehouse)]
+WriteAccess = Depends(write_access)
+ReadAccess = Depends(read_access)
