@@ -2,13 +2,13 @@
 
 ``predictions_table`` joins history weeks (actual next to the out-of-sample backtest
 prediction) with future weeks (forecast, empty actual). ``write_predictions_csv`` writes
-``walmart_sales_predictions.csv`` exactly as BI tools expect it.
+``walmart_sales_predictions.csv`` exactly as BI tools expect it: fixed header, ISO dates,
+two decimals, UTF-8 without BOM, sorted by store[, dept], date, and no cell a spreadsheet
+would run as a formula.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,8 @@ import pandas as pd
 from storecast.data.schema import DEPT, STORE, TARGET, WEEK
 
 CSV_NAME = "walmart_sales_predictions.csv"
+#: Interval columns carried through ``predictions_table`` when both inputs have them.
+BAND_COLUMNS = ("lo_80", "hi_80", "lo_95", "hi_95")
 _INJECTION_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -26,30 +28,37 @@ def predictions_table(
     forecast: pd.DataFrame,
     keys: list[str],
 ) -> pd.DataFrame:
-    """One row per series and week: ``keys, week, actual, predicted``.
+    """One row per series and week: ``keys, week, actual, predicted`` (+ ``step``, ``cutoff``, bands).
 
     Historical weeks covered by the backtest carry the prediction made at the latest origin
     that forecast them (the most recent information available then); older weeks carry no
-    prediction. Future weeks carry the forecast and no actual.
+    prediction. Future weeks carry the forecast and no actual; their ``cutoff`` is NaT.
+    ``step`` and the 80%/95% bounds come along when the inputs hold them (the dashboard
+    draws them; the CSV ignores them).
     """
+    extra = [c for c in ("step", *BAND_COLUMNS) if c in backtest_predictions and c in forecast]
+    bt_cols = [*keys, WEEK, "yhat", *extra] + (["cutoff"] if "cutoff" in backtest_predictions else [])
     latest = (
-        backtest_predictions.sort_values("cutoff")
-        .drop_duplicates([*keys, WEEK], keep="last")[[*keys, WEEK, "yhat"]]
+        backtest_predictions.sort_values("cutoff", kind="stable")
+        .drop_duplicates([*keys, WEEK], keep="last")[bt_cols]
     )
     hist = history[[*keys, WEEK, TARGET]].merge(latest, on=[*keys, WEEK], how="left")
     hist = hist.rename(columns={TARGET: "actual", "yhat": "predicted"})
-    fut = forecast[[*keys, WEEK, "yhat"]].rename(columns={"yhat": "predicted"})
+    fut = forecast[[*keys, WEEK, "yhat", *extra]].rename(columns={"yhat": "predicted"})
     fut["actual"] = np.nan
+    if "cutoff" in hist:
+        fut["cutoff"] = pd.NaT
     table = pd.concat([hist, fut[hist.columns]], ignore_index=True)
     return table.sort_values([*keys, WEEK], kind="stable").reset_index(drop=True)
 
 
-def _fmt(value: float) -> str:
-    return "" if pd.isna(value) else f"{value:.2f}"
+def csv_header(keys: list[str]) -> list[str]:
+    """The CSV's exact columns: ``Store[, Dept], Date, Weekly_Sales, Predicted_Sales``."""
+    return ["Store"] + (["Dept"] if DEPT in keys else []) + ["Date", "Weekly_Sales", "Predicted_Sales"]
 
 
-def _safe(text: str) -> str:
-    """Neutralise spreadsheet formulas: a cell starting with =,+,-,@ that is not a number."""
+def safe_cell(text: str) -> str:
+    """Neutralise a spreadsheet formula: a cell starting with =,+,-,@ (or tab/CR) that is not a number."""
     if text.startswith(_INJECTION_PREFIXES):
         try:
             float(text)
@@ -58,23 +67,51 @@ def _safe(text: str) -> str:
     return text
 
 
+def format_amounts(values: pd.Series) -> pd.Series:
+    """Two decimals as text, ``""`` for missing, no ``-0.00`` (vectorised ``_fmt``)."""
+    arr = pd.to_numeric(values, errors="coerce").to_numpy(dtype="float64")
+    missing = ~np.isfinite(arr)
+    text = np.char.mod("%.2f", np.where(missing, 0.0, arr)).astype(object)
+    text[text == "-0.00"] = "0.00"
+    text[missing] = ""
+    return pd.Series(text, index=values.index, dtype=object)
+
+
+def guard_cells(cells: pd.Series) -> pd.Series:
+    """Vectorised ``safe_cell``: only cells with a risky first character are looked at."""
+    text = cells.astype(str)
+    risky = text.str[:1].isin(_INJECTION_PREFIXES).to_numpy()
+    if risky.any():
+        text = text.copy()
+        text[risky] = [safe_cell(t) for t in text[risky]]
+    return text
+
+
 def render_predictions_csv(table: pd.DataFrame, keys: list[str]) -> str:
-    header = ["Store"] + (["Dept"] if DEPT in keys else []) + ["Date", "Weekly_Sales", "Predicted_Sales"]
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(header)
-    cols = [STORE] + ([DEPT] if DEPT in keys else [])
-    for row in table.itertuples(index=False):
-        rec = row._asdict()
-        cells = [str(int(rec[c])) for c in cols]
-        cells.append(pd.Timestamp(rec[WEEK]).date().isoformat())
-        cells.append(_fmt(rec["actual"]))
-        cells.append(_fmt(rec["predicted"]))
-        writer.writerow([_safe(c) for c in cells])
-    return buf.getvalue()
+    """The CSV text of a predictions table (``keys, week, actual, predicted``), sorted and guarded.
+
+    Vectorised (department data is ~250k rows); the same table always renders to the same
+    bytes. Every cell is an integer key, an ISO date or a formatted number, so none needs
+    quoting and lines are joined directly.
+    """
+    key_cols = [STORE] + ([DEPT] if DEPT in keys else [])
+    ordered = table.sort_values([*key_cols, WEEK], kind="stable")
+    columns = [ordered[col].astype("int64").astype(str) for col in key_cols]
+    weeks = pd.to_datetime(ordered[WEEK])
+    labels = pd.Series(weeks.unique())
+    iso = dict(zip(labels, labels.dt.strftime("%Y-%m-%d"), strict=True))
+    columns.append(weeks.map(iso))
+    columns.append(format_amounts(ordered["actual"]))
+    columns.append(format_amounts(ordered["predicted"]))
+    lines = guard_cells(columns[0]).to_numpy(dtype=object)
+    for col in columns[1:]:
+        lines = lines + "," + guard_cells(col).to_numpy(dtype=object)
+    body = "\n".join(lines.tolist())
+    return ",".join(csv_header(keys)) + "\n" + (body + "\n" if len(lines) else "")
 
 
 def write_predictions_csv(table: pd.DataFrame, keys: list[str], out_dir: Path) -> Path:
+    """Write ``walmart_sales_predictions.csv`` atomically (temp file, then rename)."""
     path = out_dir / CSV_NAME
     tmp = path.with_suffix(".csv.tmp")
     tmp.write_text(render_predictions_csv(table, keys), encoding="utf-8", newline="")
