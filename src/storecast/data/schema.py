@@ -10,6 +10,11 @@ Column roles:
 - past-only covariates (observed, usable only as known at the forecast origin):
   ``temperature``, ``fuel_price``, ``cpi``, ``unemployment``;
 - static attributes: ``store_type``, ``store_size``.
+
+Where rows came from: readers add a ``source_row`` column (the 1-based line in the file,
+header = line 1; for Parquet the record number + 1, as if it had a header). ``Dataset``
+takes it out of the frame into ``Dataset.source_rows`` (aligned with the sorted frame), so
+models never see it and the quality gate can still point at file lines.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -31,6 +37,9 @@ KNOWN_FUTURE = (HOLIDAY, *MARKDOWNS)
 PAST_ONLY = ("temperature", "fuel_price", "cpi", "unemployment")
 STATIC = ("store_type", "store_size")
 COVARIATES = (*KNOWN_FUTURE, *PAST_ONLY, *STATIC)
+SOURCE_ROW = "source_row"
+#: canonical column order: keys, week, target, then covariates in role order
+CANONICAL_ORDER = (STORE, DEPT, WEEK, TARGET, *COVARIATES)
 
 Level = Literal["store", "dept"]
 
@@ -80,6 +89,20 @@ def fingerprint(frame: pd.DataFrame) -> str:
     return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
 
 
+def is_sorted(frame: pd.DataFrame, columns: list[str]) -> bool:
+    """Lexicographic order check in a few vectorised passes (no sort, no copy of the frame)."""
+    if len(frame) < 2:
+        return True
+    undecided = np.ones(len(frame) - 1, dtype=bool)  # pairs equal on all columns so far
+    for name in columns:
+        values = frame[name].to_numpy()
+        prev, curr = values[:-1], values[1:]
+        if (undecided & (curr < prev)).any():
+            return False
+        undecided &= curr == prev
+    return True
+
+
 @dataclass(frozen=True)
 class Dataset:
     """A canonical frame with where it came from."""
@@ -88,13 +111,22 @@ class Dataset:
     level: Level
     source: str
     fingerprint: str = field(default="")
+    #: 1-based file line of each frame row (None when the data did not come from a file)
+    source_rows: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, source: str) -> Dataset:
+        """Sort by series and week (skipped when already sorted) and split off ``source_row``."""
         level: Level = "dept" if DEPT in frame.columns else "store"
         keys = series_keys(level)
-        frame = frame.sort_values([*keys, WEEK], kind="stable").reset_index(drop=True)
-        return cls(frame=frame, level=level, source=source, fingerprint=fingerprint(frame))
+        if not is_sorted(frame, [*keys, WEEK]):
+            frame = frame.sort_values([*keys, WEEK], kind="stable")
+        frame = frame.reset_index(drop=True)
+        rows = None
+        if SOURCE_ROW in frame.columns:
+            rows = frame[SOURCE_ROW].to_numpy(dtype="int64")
+            frame = frame.drop(columns=SOURCE_ROW)
+        return cls(frame=frame, level=level, source=source, fingerprint=fingerprint(frame), source_rows=rows)
 
     @property
     def keys(self) -> list[str]:
