@@ -3,65 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from svc_helpers import KEY, FakeRegistry, train
 
 from storecast.config import Settings
 from storecast.data.schema import Dataset
-from storecast.errors import NotFoundError, NotTrainedError
-from storecast.evaluation.backtest import backtest
-from storecast.lifecycle.registry import LoadedModel, ModelVersion
+from storecast.delivery.warehouse import RunRecord, Warehouse
+from storecast.lifecycle.registry import LoadedModel
 from storecast.models import create_model
-from storecast.models.intervals import ConformalIntervals
 from storecast.service.app import create_app
-
-KEY = "test-key-0123456789"
-
-
-def train(dataset: Dataset, name: str = "yoy_scaled", version: str = "1") -> LoadedModel:
-    """Fit ``name`` on the dataset with bands from a short backtest, as a registry would hold it."""
-    result = backtest(dataset, [name], horizon=13, windows=2, step=13, seed=0)
-    intervals = ConformalIntervals.from_residuals(result.residuals(name))
-    model = create_model(name, seed=0).fit(dataset.frame)
-    mv = ModelVersion(version=version, model_name=name, run_id=f"run-{version}",
-                      metrics={"mape": 4.2, "wmape": 4.0, "coverage_80": float("nan")},
-                      data_fingerprint=dataset.fingerprint, created_at="2024-01-01T00:00:00+00:00",
-                      is_champion=True)
-    return LoadedModel(mv, model, intervals)
-
-
-@dataclass
-class FakeRegistry:
-    """The registry's read interface over models held in memory; ``publish`` promotes."""
-
-    models: dict[str, LoadedModel] = field(default_factory=dict)
-    champion_version: str | None = None
-    loads: int = 0
-
-    def publish(self, loaded: LoadedModel) -> None:
-        self.models[loaded.version.version] = loaded
-        self.champion_version = loaded.version.version
-
-    def champion(self) -> ModelVersion | None:
-        if self.champion_version is None:
-            return None
-        return self.models[self.champion_version].version
-
-    def load(self, version: str | None = None) -> LoadedModel:
-        version = version or self.champion_version
-        if version is None:
-            raise NotTrainedError("no champion")
-        if version not in self.models:
-            raise NotFoundError(f"no version {version}")
-        self.loads += 1
-        return self.models[version]
-
-    def versions(self) -> list[ModelVersion]:
-        return [replace(m.version, is_champion=v == self.champion_version) for v, m in self.models.items()]
 
 
 @pytest.fixture(scope="session")
@@ -82,21 +36,26 @@ def service_settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def warehouse(service_settings: Settings, synthetic_dataset: Dataset) -> Iterator[object]:
-    from storecast.delivery.warehouse import Warehouse
-
+def warehouse(service_settings: Settings, synthetic_dataset: Dataset, champion: LoadedModel) -> Iterator[Warehouse]:
+    """A real DuckDB warehouse holding the history, the champion's run and an older run
+    whose forecast weeks now have actuals (so realized accuracy exists)."""
     wh = Warehouse(service_settings.resolved_warehouse_url)
-    wh.write_sales(synthetic_dataset.frame, ingest_id="test")
+    frame = synthetic_dataset.frame
+    cutoff = pd.Timestamp(champion.model.last_week_)
+    forecast = champion.model.predict(13)
+    wh.write_run(RunRecord(run_id="run-1", model="yoy_scaled", cutoff=cutoff, horizon=13, model_version="1",
+                           metrics={"mape": 4.2}), forecast, history=synthetic_dataset)
+    early = frame[frame["week"] <= cutoff - pd.Timedelta(weeks=13)]
+    old = create_model("seasonal_naive").fit(early)
+    wh.write_run(RunRecord(run_id="run-0", model="seasonal_naive", cutoff=early["week"].max(), horizon=13),
+                 old.predict(13))
+    wh.refresh_forecast_errors("run-0")
     yield wh
     wh.dispose()
 
 
 @pytest.fixture
-def client(service_settings: Settings, registry: FakeRegistry, warehouse: object) -> Iterator[TestClient]:
+def client(service_settings: Settings, registry: FakeRegistry, warehouse: Warehouse) -> Iterator[TestClient]:
     app = create_app(service_settings, source=registry, warehouse=warehouse, poll=False)
     with TestClient(app) as c:
         yield c
-
-
-def cutoff_plus(loaded: LoadedModel, weeks: int) -> str:
-    return (pd.Timestamp(loaded.model.last_week_) + pd.Timedelta(weeks=weeks)).date().isoformat()

@@ -35,10 +35,9 @@ CSV_COLUMNS = ("store", "dept", "week", "step", "yhat", "lo_80", "hi_80", "lo_95
 def stores(snap: SnapshotDep, warehouse: WarehouseDep) -> Response:
     keys = list(snap.keys)
     served = snap.forecast[keys].drop_duplicates()
-    actuals = warehouse.stores()
-    last = next(c for c in actuals.columns if c not in (STORE, DEPT))
-    table = served.merge(actuals[[*keys, last]], on=keys, how="left").sort_values(keys)
-    weeks = pd.to_datetime(table[last])
+    actuals = warehouse.stores()  # store, dept (NULL at store level), first_week, last_week, n_weeks
+    table = served.merge(actuals[[*keys, "last_week"]], on=keys, how="left").sort_values(keys)
+    weeks = pd.to_datetime(table["last_week"])
     rows = [
         {"store": int(s), "dept": (int(d) if d is not None else None),
          "last_actual_week": (None if pd.isna(w) else w.date().isoformat())}

@@ -11,7 +11,8 @@ import orjson
 import pandas as pd
 from fastapi import APIRouter, Path, Query, Response
 
-from storecast.data.schema import TARGET, WEEK
+from storecast.data.schema import STORE, TARGET, WEEK
+from storecast.evaluation.metrics import bias, mape
 from storecast.service.deps import ReadAccess, SnapshotDep, StateDep, WarehouseDep
 from storecast.service.scenario import check_store
 from storecast.service.schemas import MAX_STORE, AccuracyResponse, ModelsResponse, SalesResponse
@@ -19,6 +20,10 @@ from storecast.service.schemas import MAX_STORE, AccuracyResponse, ModelsRespons
 router = APIRouter(tags=["models"], dependencies=[ReadAccess])
 
 JSON = "application/json"
+
+
+def _round(value: float) -> float | None:
+    return round(float(value), 4) if value is not None and math.isfinite(value) else None
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float | None]:
@@ -39,12 +44,19 @@ async def models(state: StateDep) -> ModelsResponse:
 @router.get("/accuracy", response_model=AccuracyResponse,
             summary="Backtest metrics of the champion and realized accuracy per store.")
 def accuracy(snap: SnapshotDep, warehouse: WarehouseDep) -> Response:
-    realized = warehouse.realized_accuracy(by=list(snap.keys))
-    records = orjson.loads(realized.to_json(orient="records", date_format="iso")) if realized is not None else []
+    errors = warehouse.read_forecast_errors()  # filled by `storecast monitor` as actuals arrive
+    records = [
+        {"store": int(store),
+         "mape": _round(mape(part["actual"], part["prediction"])),
+         "bias": _round(bias(part["actual"], part["prediction"])),
+         "weeks": int(part[WEEK].nunique()), "forecasts": len(part),
+         "last_week": pd.Timestamp(part[WEEK].max()).date().isoformat()}
+        for store, part in errors.groupby(STORE, sort=True)
+    ] if not errors.empty else []
     payload = {
         "model_version": snap.version.version, "model": snap.info()["model"],
         "backtest": _finite(snap.version.metrics), "realized": records,
-        "realized_available": realized is not None,
+        "realized_available": bool(records),
     }
     return Response(orjson.dumps(payload), media_type=JSON)
 
