@@ -1,0 +1,194 @@
+"""The warehouse tables, declared once, and the numbered migrations that create them.
+
+Each ``Table`` below describes the *current* shape. A migration is applied once, in order,
+and recorded in ``schema_version``; once a migration has shipped it never changes: a later
+change to a table is a new migration (``ALTER TABLE ...``) plus the matching edit here.
+No surrogate keys or sequences: every id is text chosen by the writer (run ids, ingest
+ids), which keeps DuckDB and PostgreSQL identical.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from storecast.data.schema import MARKDOWNS, PAST_ONLY
+
+metadata = sa.MetaData()
+
+ID = sa.String(128)
+
+schema_version = sa.Table(
+    "schema_version", metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),  # migration number
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("applied_at", sa.DateTime, nullable=False),  # UTC
+)
+
+#: Sales history: one row per series and week; ``dept`` is NULL for store-level data.
+sales = sa.Table(
+    "sales", metadata,
+    sa.Column("store", sa.Integer, nullable=False),
+    sa.Column("dept", sa.Integer, nullable=True),
+    sa.Column("week", sa.Date, nullable=False),  # the Friday ending the Sat-Fri week
+    sa.Column("sales", sa.Double, nullable=False),
+    sa.Column("is_holiday", sa.Boolean, nullable=False),
+    *[sa.Column(name, sa.Double, nullable=True) for name in (*PAST_ONLY, *MARKDOWNS)],
+    sa.Column("store_type", sa.String(16), nullable=True),
+    sa.Column("store_size", sa.Double, nullable=True),
+    sa.Column("ingest_id", ID, nullable=False),  # the ingest that wrote this row
+    sa.Index("ix_sales_store_week", "store", "week"),
+)
+SALES_VALUES = tuple(c.name for c in sales.columns if c.name not in {"store", "dept", "week", "ingest_id"})
+
+#: Point forecasts and intervals. ``kind`` is ``forecast`` (made at the run's cutoff) or
+#: ``backtest`` (out-of-sample predictions from earlier origins, ``actual`` known).
+forecasts = sa.Table(
+    "forecasts", metadata,
+    sa.Column("run_id", ID, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("model", sa.String(64), nullable=False),
+    sa.Column("model_version", sa.String(64), nullable=True),
+    sa.Column("cutoff", sa.Date, nullable=False),  # last week of history the prediction used
+    sa.Column("store", sa.Integer, nullable=False),
+    sa.Column("dept", sa.Integer, nullable=True),
+    sa.Column("week", sa.Date, nullable=False),
+    sa.Column("step", sa.SmallInteger, nullable=False),  # weeks ahead of the cutoff, 1..horizon
+    sa.Column("prediction", sa.Double, nullable=False),
+    sa.Column("lo_80", sa.Double, nullable=True),
+    sa.Column("hi_80", sa.Double, nullable=True),
+    sa.Column("lo_95", sa.Double, nullable=True),
+    sa.Column("hi_95", sa.Double, nullable=True),
+    sa.Column("actual", sa.Double, nullable=True),  # filled when the week's sales arrive
+    sa.Index("ix_forecasts_run", "run_id"),
+)
+
+#: One row per run: what produced the forecasts and how well it backtested.
+forecast_runs = sa.Table(
+    "forecast_runs", metadata,
+    sa.Column("run_id", ID, primary_key=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),  # UTC
+    sa.Column("model", sa.String(64), nullable=False),
+    sa.Column("model_version", sa.String(64), nullable=True),
+    sa.Column("cutoff", sa.Date, nullable=False),
+    sa.Column("level", sa.String(8), nullable=False),  # store | dept
+    sa.Column("horizon", sa.Integer, nullable=False),
+    sa.Column("n_series", sa.Integer, nullable=False),
+    sa.Column("n_rows", sa.Integer, nullable=False),  # forecast + backtest rows stored
+    sa.Column("data_source", sa.Text, nullable=True),
+    sa.Column("data_fingerprint", sa.String(64), nullable=True),
+    sa.Column("metrics", sa.Text, nullable=False),  # JSON object: backtest metrics
+    sa.Column("details", sa.Text, nullable=False),  # JSON object: anything else the job records
+)
+
+#: Every quality-gate report, linked to the ingest or run that produced it.
+quality_reports = sa.Table(
+    "quality_reports", metadata,
+    sa.Column("report_id", ID, primary_key=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("ingest_id", ID, nullable=True),
+    sa.Column("run_id", ID, nullable=True),
+    sa.Column("source", sa.Text, nullable=True),
+    sa.Column("n_errors", sa.Integer, nullable=False),
+    sa.Column("n_warnings", sa.Integer, nullable=False),
+    sa.Column("report", sa.Text, nullable=False),  # JSON: the QualityReport's to_dict()
+)
+
+#: Every ingest attempt, accepted or not.
+ingests = sa.Table(
+    "ingests", metadata,
+    sa.Column("ingest_id", ID, primary_key=True),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("file_fingerprint", sa.String(64), nullable=False),  # sha256 of the file bytes
+    sa.Column("content_fingerprint", sa.String(64), nullable=True),  # of the canonical frame
+    sa.Column("status", sa.String(16), nullable=False),  # accepted | unchanged | rejected
+    sa.Column("rows_total", sa.Integer, nullable=False),
+    sa.Column("rows_new", sa.Integer, nullable=False),
+    sa.Column("rows_restated", sa.Integer, nullable=False),
+    sa.Column("rows_unchanged", sa.Integer, nullable=False),
+    sa.Column("rows_rejected", sa.Integer, nullable=False),
+    sa.Column("first_week", sa.Date, nullable=True),
+    sa.Column("last_week", sa.Date, nullable=True),
+    sa.Column("message", sa.Text, nullable=False),
+)
+
+#: Rows of rejected ingests, with why.
+quarantine = sa.Table(
+    "quarantine", metadata,
+    sa.Column("ingest_id", ID, nullable=False),
+    sa.Column("source_row", sa.Integer, nullable=True),  # 1-based line in the file, header = 1
+    sa.Column("check", sa.String(64), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Index("ix_quarantine_ingest", "ingest_id"),
+)
+
+#: The values a restating ingest replaced, so history stays auditable.
+sales_restatements = sa.Table(
+    "sales_restatements", metadata,
+    sa.Column("ingest_id", ID, nullable=False),  # the ingest that restated the row
+    sa.Column("restated_at", sa.DateTime, nullable=False),
+    sa.Column("store", sa.Integer, nullable=False),
+    sa.Column("dept", sa.Integer, nullable=True),
+    sa.Column("week", sa.Date, nullable=False),
+    sa.Column("old_sales", sa.Double, nullable=False),
+    sa.Column("new_sales", sa.Double, nullable=False),
+    sa.Column("old_ingest_id", ID, nullable=False),
+    sa.Column("old_values", sa.Text, nullable=False),  # JSON: every replaced column that changed
+)
+
+#: Realized errors of stored forecasts, written by monitoring.
+forecast_errors = sa.Table(
+    "forecast_errors", metadata,
+    sa.Column("run_id", ID, nullable=False),
+    sa.Column("store", sa.Integer, nullable=False),
+    sa.Column("dept", sa.Integer, nullable=True),
+    sa.Column("week", sa.Date, nullable=False),
+    sa.Column("step", sa.SmallInteger, nullable=False),
+    sa.Column("actual", sa.Double, nullable=False),
+    sa.Column("prediction", sa.Double, nullable=False),
+    sa.Column("abs_pct_error", sa.Double, nullable=True),  # NULL when actual is 0
+    sa.Column("computed_at", sa.DateTime, nullable=False),
+    sa.Index("ix_forecast_errors_run", "run_id"),
+)
+
+#: Monitoring check results: one row per check, subject and time.
+monitoring = sa.Table(
+    "monitoring", metadata,
+    sa.Column("checked_at", sa.DateTime, nullable=False),
+    sa.Column("check", sa.String(64), nullable=False),  # e.g. realized_mape, psi_temperature
+    sa.Column("subject", sa.String(128), nullable=False),  # e.g. chain, store 4, store 4 dept 9
+    sa.Column("value", sa.Double, nullable=True),
+    sa.Column("threshold", sa.Double, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),  # ok | warn | alert
+    sa.Column("run_id", ID, nullable=True),
+    sa.Column("details", sa.Text, nullable=True),  # JSON
+)
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[sa.Connection], None]
+
+
+def _create(*tables: sa.Table) -> Callable[[sa.Connection], None]:
+    def apply(conn: sa.Connection) -> None:
+        metadata.create_all(conn, tables=list(tables), checkfirst=True)
+
+    return apply
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "core: sales, forecasts, forecast_runs, quality_reports, ingests",
+              _create(sales, forecasts, forecast_runs, quality_reports, ingests)),
+    Migration(2, "ingest audit: quarantine, sales_restatements", _create(quarantine, sales_restatements)),
+    Migration(3, "monitoring: forecast_errors, monitoring", _create(forecast_errors, monitoring)),
+)
+LATEST_VERSION = MIGRATIONS[-1].version
+DATA_TABLES = tuple(t.name for t in metadata.sorted_tables if t is not schema_version)

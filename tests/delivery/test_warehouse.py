@@ -1,0 +1,322 @@
+"""The warehouse, the same suite against DuckDB and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from storecast.data.schema import Dataset
+from storecast.delivery.warehouse import (
+    RunRecord,
+    Warehouse,
+    export_run,
+    run_predictions_table,
+    tables,
+)
+from storecast.delivery.warehouse import store as store_module
+from storecast.delivery.warehouse.scratch import postgres_reachable, scratch_schema
+from storecast.errors import ConfigError, DataError, NotFoundError
+
+PG_URL = os.environ.get("STORECAST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def postgres_problem() -> str | None:
+    return postgres_reachable(PG_URL)
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_problem: str | None) -> Iterator[str]:
+    if request.param == "duckdb":
+        yield f"duckdb:///{(tmp_path / 'wh.duckdb').as_posix()}"
+        return
+    if postgres_problem:
+        pytest.skip(postgres_problem)
+    with scratch_schema(PG_URL, prefix="storecast_test") as url:
+        yield url
+
+
+@pytest.fixture
+def wh(warehouse_url: str) -> Iterator[Warehouse]:
+    warehouse = Warehouse(warehouse_url)
+    yield warehouse
+    warehouse.dispose()
+
+
+def _split(dataset: Dataset, weeks: int) -> tuple[Dataset, pd.DataFrame]:
+    """History without its last ``weeks`` weeks, and those weeks."""
+    cut = dataset.last_week - pd.Timedelta(weeks=weeks)
+    frame = dataset.frame
+    return Dataset.from_frame(frame[frame["week"] <= cut], "head"), frame[frame["week"] > cut].reset_index(drop=True)
+
+
+def _forecast(history: Dataset, horizon: int = 4, scale: float = 1.0) -> pd.DataFrame:
+    last = history.frame.groupby("store")["sales"].last()
+    rows = []
+    for store, level in last.items():
+        for step in range(1, horizon + 1):
+            yhat = level * scale * (1 + 0.01 * step)
+            rows.append({"store": store, "week": history.last_week + pd.Timedelta(weeks=step), "step": step,
+                         "yhat": yhat, "lo_80": yhat * 0.9, "hi_80": yhat * 1.1, "lo_95": yhat * 0.8, "hi_95": np.nan})
+    return pd.DataFrame(rows)
+
+
+def _backtest(history: Dataset) -> pd.DataFrame:
+    frame = history.frame
+    cutoff = history.last_week - pd.Timedelta(weeks=3)
+    rows = frame[frame["week"] > cutoff][["store", "week", "sales"]].rename(columns={"sales": "y"})
+    rows = rows.assign(cutoff=cutoff, step=((rows["week"] - cutoff).dt.days // 7).astype(int), yhat=rows["y"] * 1.02)
+    return rows.reset_index(drop=True)
+
+
+def _record(history: Dataset, run_id: str = "run-a", **kw: object) -> RunRecord:
+    return RunRecord(run_id=run_id, model="seasonal_naive", cutoff=history.last_week, horizon=4,
+                     metrics={"mape": 3.5, "wmape": float("nan")}, data_fingerprint=history.fingerprint,
+                     data_source=history.source, **kw)  # type: ignore[arg-type]
+
+
+def _snapshot(wh: Warehouse) -> dict[str, pd.DataFrame]:
+    return {name: wh.read_table(name) for name in tables.DATA_TABLES}
+
+
+def _assert_same(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame], skip: tuple[str, ...] = ()) -> None:
+    for name in before:
+        if name not in skip:
+            pd.testing.assert_frame_equal(before[name], after[name], obj=name)
+
+
+# --- schema and migrations ---------------------------------------------------------------------
+def test_migrations_create_every_table_once(wh: Warehouse, warehouse_url: str) -> None:
+    assert wh.schema_version() == tables.LATEST_VERSION
+    inspector = sa.inspect(wh.engine)
+    assert set(tables.DATA_TABLES) <= set(inspector.get_table_names())
+    again = Warehouse(warehouse_url)  # re-opening applies nothing new
+    assert len(again.read_table("schema_version")) == len(tables.MIGRATIONS)
+    again.dispose()
+
+
+def test_a_foreign_database_is_refused(warehouse_url: str) -> None:
+    engine = sa.create_engine(warehouse_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE sales (x INTEGER)"))
+    engine.dispose()
+    with pytest.raises(ConfigError, match="no schema_version"):
+        Warehouse(warehouse_url)
+
+
+def test_a_newer_schema_is_refused(wh: Warehouse, warehouse_url: str) -> None:
+    with wh.engine.begin() as conn:
+        conn.execute(tables.schema_version.insert().values(version=99, description="future", applied_at=store_module.utcnow()))
+    with pytest.raises(ConfigError, match="newer than this storecast"):
+        Warehouse(warehouse_url)
+
+
+# --- runs --------------------------------------------------------------------------------------
+def test_write_run_round_trips_forecasts_and_metadata(wh: Warehouse, synthetic_dataset: Dataset) -> None:
+    forecast = _forecast(synthetic_dataset)
+    wh.write_run(_record(synthetic_dataset), forecast, backtest=_backtest(synthetic_dataset))
+    assert wh.latest_run_id() == "run-a"
+    stored = wh.read_forecasts()
+    assert len(stored) == len(forecast)
+    merged = stored.merge(forecast, on=["store", "week", "step"])
+    assert len(merged) == len(forecast)
+    np.testing.assert_allclose(merged["prediction"], merged["yhat"])
+    np.testing.assert_allclose(merged["lo_80_x"], merged["lo_80_y"])
+    assert merged["hi_95_x"].isna().all() and stored["dept"].isna().all()
+    assert (stored["cutoff"] == synthetic_dataset.last_week).all()
+    backtest = wh.read_forecasts(kind="backtest")
+    assert len(backtest) == 6 * 3 and backtest["actual"].notna().all()
+    run = wh.read_run("latest")
+    assert run["metrics"] == {"mape": 3.5, "wmape": None}
+    assert run["n_series"] == 6 and run["n_rows"] == len(forecast) + 18
+    assert wh.read_forecasts(store=2, week=forecast["week"].iloc[1])["store"].tolist() == [2]
+
+
+def test_rewriting_a_run_replaces_its_rows(wh: Warehouse, synthetic_dataset: Dataset) -> None:
+    wh.write_run(_record(synthetic_dataset), _forecast(synthetic_dataset))
+    wh.write_run(_record(synthetic_dataset, run_id="run-b"), _forecast(synthetic_dataset))
+    wh.write_run(_record(synthetic_dataset), _forecast(synthetic_dataset, scale=2.0))
+    a = wh.read_forecasts("run-a")
+    b = wh.read_forecasts("run-b")
+    assert len(a) == len(b) == 6 * 4
+    np.testing.assert_allclose(a["prediction"], b["prediction"] * 2)
+    assert len(wh.read_runs()) == 2
+
+
+def test_unknown_run_is_not_found(wh: Warehouse, synthetic_dataset: Dataset) -> None:
+    with pytest.raises(NotFoundError, match="no forecast runs"):
+        wh.read_forecasts()
+    wh.write_run(_record(synthetic_dataset), _forecast(synthetic_dataset))
+    with pytest.raises(NotFoundError, match="nope"):
+        wh.read_forecasts("nope")
+    wh.delete_run("run-a")
+    assert wh.latest_run_id() is None
+
+
+@pytest.mark.parametrize("fail_on", ["forecasts", "fill_actuals"])
+def test_a_failure_midway_leaves_the_warehouse_as_it_was(
+    wh: Warehouse, synthetic_dataset: Dataset, monkeypatch: pytest.MonkeyPatch, fail_on: str
+) -> None:
+    head, _ = _split(synthetic_dataset, 4)
+    wh.write_run(_record(head), _forecast(head), history=head)
+    before = _snapshot(wh)
+
+    if fail_on == "forecasts":
+        real = store_module.bulk_insert
+
+        def broken(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> int:
+            written = real(conn, table, frame)  # rows reach the database, then the step fails
+            if table is tables.forecasts:
+                raise RuntimeError("injected failure after the forecast rows were written")
+            return written
+
+        monkeypatch.setattr(store_module, "bulk_insert", broken)
+    else:
+        def broken_fill(self: Warehouse, conn: sa.Connection, where: object) -> None:
+            raise RuntimeError("injected failure while filling actuals")
+
+        monkeypatch.setattr(Warehouse, "_fill_actuals", broken_fill)
+
+    with pytest.raises(RuntimeError, match="injected"):
+        wh.write_run(_record(synthetic_dataset), _forecast(synthetic_dataset, scale=3.0), history=synthetic_dataset)
+    _assert_same(before, _snapshot(wh))
+
+
+# --- sales history -----------------------------------------------------------------------------
+def test_history_round_trips_exactly(wh: Warehouse, synthetic_dataset: Dataset) -> None:
+    wh.write_run(_record(synthetic_dataset), _forecast(synthetic_dataset), history=synthetic_dataset)
+    back = wh.history()
+    assert back is not None
+    pd.testing.assert_frame_equal(back.frame, synthetic_dataset.frame, check_like=True)
+    assert back.fingerprint == synthetic_dataset.fingerprint
+    stores = wh.stores()
+    assert stores["store"].tolist() == list(range(1, 7))
+    assert (stores["last_week"] == synthetic_dataset.last_week).all() and (stores["n_weeks"] == 143).all()
+    assert len(wh.read_sales(store=3, since=synthetic_dataset.last_week - pd.Timedelta(weeks=1))) == 2
+    # The same history again changes nothing and records no ingest.
+    before = _snapshot(wh)
+    wh.write_run(_record(synthetic_dataset), _forecast(synthetic_dataset), history=synthetic_dataset)
+    after = _snapshot(wh)
+    _assert_same(before, after, skip=("forecast_runs",))
+
+
+def _ingest(wh: Warehouse, frame: pd.DataFrame, ingest_id: str, allow: bool = False, **kw: object) -> tuple[str, object, str]:
+    return wh.ingest_sales(frame, ingest_id=ingest_id, source="test.csv", file_fingerprint=ingest_id,
+                           content_fingerprint=None, started_at=store_module.utcnow(), allow_restatement=allow, **kw)  # type: ignore[arg-type]
+
+
+def test_new_weeks_fill_forecast_actuals_and_errors(wh: Warehouse, synthetic_dataset: Dataset) -> None:
+    head, tail = _split(synthetic_dataset, 4)
+    wh.write_run(_record(head), _forecast(head), history=head)
+    assert wh.read_forecasts()["actual"].isna().all()
+    status, merge, _ = _ingest(wh, tail[tail["week"] <= head.last_week + pd.Timedelta(weeks=2)], "i1")
+    assert status == "accepted" and merge.new == 12  # type: ignore[attr-defined]
+    stored = wh.read_forecasts()
+    assert stored["actual"].notna().sum() == 12
+    errors = wh.refresh_forecast_errors()
+    assert len(errors) == 12
+    check = errors.iloc[0]
+    assert check["abs_pct_error"] == pytest.approx(abs(check["actual"] - check["prediction"]) / check["actual"] * 100)
+
+
+def test_restatement_is_refused_then_audited(wh: Warehouse, synthetic_dataset: Dataset) -> None:
+    wh.write_run(_record(synthetic_dataset), _forecast(synthetic_dataset), history=synthetic_dataset)
+    restated = synthetic_dataset.frame.tail(3).copy()
+    restated.loc[restated.index[-1], "sales"] += 1000.0
+    before = _snapshot(wh)
+    status, _, message = _ingest(wh, restated, "i-refused")
+    assert status == "rejected" and "--allow-restatement" in message
+    _assert_same(before, _snapshot(wh), skip=("ingests", "quarantine"))
+    quarantined = wh.read_quarantine("i-refused")
+    assert quarantined["check"].tolist() == ["restatement"]
+    assert "store 6" in quarantined["reason"].iloc[0]
+
+    status, merge, _ = _ingest(wh, restated, "i-allowed", allow=True)
+    assert status == "accepted" and merge.restated == 1 and merge.unchanged == 2  # type: ignore[attr-defined]
+    audit = wh.read_table("sales_restatements")
+    old = float(synthetic_dataset.frame["sales"].iloc[-1])
+    assert audit[["old_sales", "new_sales"]].iloc[0].tolist() == pytest.approx([old, old + 1000.0])
+    first_ingest = wh.read_ingests()["ingest_id"].iloc[-1]
+    assert first_ingest.startswith("run-run-a-") and audit["old_ingest_id"].iloc[0] == first_ingest
+    back = wh.history()
+    assert back is not None and len(back.frame) == len(synthetic_dataset.frame)
+    assert back.frame["sales"].iloc[-1] == pytest.approx(old + 1000.0)
+    assert wh.read_sales(store=6)["ingest_id"].value_counts().to_dict() == {first_ingest: 142, "i-allowed": 1}
+
+
+def test_department_data_and_level_mismatch(wh: Warehouse, synthetic_dataset: Dataset) -> None:
+    frame = synthetic_dataset.frame
+    dept = pd.concat([frame.assign(dept=d, sales=frame["sales"] / (d + 1)) for d in (1, 7)], ignore_index=True)
+    dept = dept.assign(store_type="A", store_size=151315.0)
+    history = Dataset.from_frame(dept, "dept")
+    forecast = _forecast(synthetic_dataset).assign(dept=1)
+    wh.write_run(_record(history, level="dept"), forecast, history=history)
+    back = wh.history()
+    assert back is not None and back.level == "dept"
+    pd.testing.assert_frame_equal(back.frame, history.frame, check_like=True)
+    assert len(wh.stores()) == 12
+    assert wh.read_forecasts(dept=1)["dept"].eq(1).all()
+    with pytest.raises(DataError, match="dept-level sales"):
+        _ingest(wh, synthetic_dataset.frame, "store-level")
+
+
+def test_rejected_ingest_writes_only_its_record_and_quarantine(wh: Warehouse, synthetic_dataset: Dataset) -> None:
+    head, tail = _split(synthetic_dataset, 2)
+    wh.write_run(_record(head), _forecast(head), history=head)
+    before = _snapshot(wh)
+    bad = pd.DataFrame({"source_row": [3, 5], "check": ["negative_sales", "not_a_number"],
+                        "severity": ["error", "error"], "reason": ["sales -5 < 0", "'abc' is not a number"]})
+    status, _, _ = _ingest(wh, tail, "i-bad", quarantine=bad, quality={"n_errors": 2, "issues": []})
+    assert status == "rejected"
+    after = _snapshot(wh)
+    _assert_same(before, after, skip=("ingests", "quarantine", "quality_reports"))
+    ingest = wh.read_ingests().iloc[0]
+    assert ingest["status"] == "rejected" and ingest["rows_rejected"] == 2 and ingest["rows_new"] == 0
+    assert wh.read_quarantine("i-bad")["source_row"].tolist() == [3, 5]
+    assert wh.read_quality_reports()["n_errors"].tolist() == [2]
+
+
+# --- monitoring and bulk types -------------------------------------------------------------------
+def test_monitoring_rows_round_trip_with_nulls_and_text(wh: Warehouse) -> None:
+    rows = pd.DataFrame({
+        "check": ["realized_mape", "psi_temperature", "level_shift"],
+        "subject": ["chain", "store 12 — Zürich", "store 4 dept 92"],
+        "value": [3.2, np.nan, 0.2], "threshold": [4.0, 0.25, None],
+        "status": ["ok", "warn", "alert"], "run_id": ["r1", None, "r1"],
+        "details": [{"n": 3}, None, "plain"],
+    })
+    assert wh.write_monitoring(rows) == 3
+    back = wh.read_monitoring().sort_values("check", ignore_index=True)
+    assert back["subject"].tolist() == ["store 4 dept 92", "store 12 — Zürich", "chain"]
+    assert back["value"].isna().tolist() == [False, True, False]
+    assert back["threshold"].isna().tolist() == [True, False, False]
+    assert back["details"].tolist() == ["plain", None, '{"n": 3}']
+    assert len(wh.read_monitoring(check="level_shift")) == 1
+
+
+def test_forecast_errors_written_elsewhere_replace_by_run_and_week(wh: Warehouse) -> None:
+    base = {"run_id": "r1", "store": 1, "dept": None, "step": 1, "actual": 100.0, "prediction": 90.0, "abs_pct_error": 10.0}
+    week = pd.Timestamp("2012-11-02")
+    wh.write_forecast_errors(pd.DataFrame([{**base, "week": week}]))
+    wh.write_forecast_errors(pd.DataFrame([{**base, "week": week, "prediction": 95.0, "abs_pct_error": 5.0}]))
+    errors = wh.read_forecast_errors("r1")
+    assert errors["prediction"].tolist() == [95.0]
+
+
+# --- export ------------------------------------------------------------------------------------------
+def test_export_rebuilds_the_run_table(wh: Warehouse, synthetic_dataset: Dataset, tmp_path: Path) -> None:
+    wh.write_run(_record(synthetic_dataset), _forecast(synthetic_dataset), backtest=_backtest(synthetic_dataset),
+                 history=synthetic_dataset)
+    table, keys = run_predictions_table(wh)
+    assert keys == ["store"] and len(table) == 6 * (143 + 4)
+    assert table["predicted"].notna().sum() == 6 * (3 + 4)
+    csv = pd.read_csv(export_run(wh, "latest", "csv", tmp_path / "x.csv"))
+    assert list(csv.columns) == ["Store", "Date", "Weekly_Sales", "Predicted_Sales"]
+    parquet = pd.read_parquet(export_run(wh, "run-a", "parquet", tmp_path / "x.parquet"))
+    assert len(parquet) == 6 * 7 and set(parquet["kind"]) == {"forecast", "backtest"}
