@@ -66,8 +66,8 @@ def store_mape_figure(acc: Accuracy) -> go.Figure:
     """MAPE per store, worst first: one bar trace, one bar per store."""
     frame = acc.by_store
     fig = go.Figure(go.Bar(
-        x=[f"Store {s}" for s in frame[STORE]], y=frame["mape"].round(2), marker={"color": PREDICTED_COLOR},
-        customdata=frame[[STORE, "wmape", "weeks"]].to_numpy(),
+        x=[f"Store {s}" for s in frame[STORE]], y=frame["mape"].round(2).tolist(), marker={"color": PREDICTED_COLOR},
+        customdata=frame[[STORE, "wmape", "weeks"]].round(2).to_numpy().tolist(),
         hovertemplate="Store %{customdata[0]}<br>MAPE %{y:.2f}%<br>WMAPE %{customdata[1]:.2f}%<br>%{customdata[2]} weeks<extra></extra>",
         name="MAPE",
     ))
@@ -84,12 +84,13 @@ def week_mape_figure(acc: Accuracy) -> go.Figure:
     for is_hol, name, color in ((False, "Regular week", ACTUAL_COLOR), (True, "Holiday week", HOLIDAY_COLOR)):
         part = frame[(frame["holiday"] != "") == is_hol]
         fig.add_trace(go.Bar(
-            x=part[WEEK], y=part["mape"].round(2), name=name, marker={"color": color}, text=part["holiday"],
-            hovertemplate="%{x|%Y-%m-%d} %{text}<br>MAPE %{y:.2f}%<extra></extra>", textposition="none",
+            x=part[WEEK].dt.strftime("%Y-%m-%d").tolist(), y=part["mape"].round(2).tolist(), name=name,
+            marker={"color": color}, text=part["holiday"].tolist(),
+            hovertemplate="%{x} %{text}<br>MAPE %{y:.2f}%<extra></extra>", textposition="none",
         ))
     fig.update_layout(title={"text": "Backtest MAPE by week (across stores)"}, yaxis={"title": {"text": "MAPE (%)"}},
                       height=320, template="plotly_white", margin={"t": 50, "r": 20, "l": 60, "b": 40},
-                      legend={"orientation": "h", "y": -0.15}, bargap=0.1)
+                      legend={"orientation": "h", "y": -0.15}, bargap=0.1, xaxis={"type": "date"})
     return fig
 
 
