@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import pandas as pd
 
@@ -10,7 +11,7 @@ from storecast.data.schema import Dataset
 from storecast.errors import NotFoundError, NotTrainedError
 from storecast.evaluation.backtest import backtest
 from storecast.lifecycle.registry import LoadedModel, ModelVersion
-from storecast.models import create_model
+from storecast.models import Forecaster, create_model
 from storecast.models.intervals import ConformalIntervals
 
 KEY = "test-key-0123456789"
@@ -60,3 +61,39 @@ class FakeRegistry:
 
 def cutoff_plus(loaded: LoadedModel, weeks: int) -> str:
     return (pd.Timestamp(loaded.model.last_week_) + pd.Timedelta(weeks=weeks)).date().isoformat()
+
+
+class PromoModel(Forecaster):
+    """A test model that reads the future frame: mean level, x1.2 on holidays, + half of markdown1."""
+
+    name = "promo_test"
+    future_covariates = ("is_holiday", "markdown1")
+
+    def _fit(self, history: pd.DataFrame) -> None:
+        self.level_ = history.groupby(self.keys_, as_index=False)["sales"].mean()
+
+    def _predict(self, horizon: int, future: pd.DataFrame | None) -> pd.DataFrame:
+        weeks = pd.DataFrame({"week": self.future_weeks(horizon), "step": range(1, horizon + 1)})
+        grid = self.level_.merge(weeks, how="cross")
+        if future is not None:
+            cols = [c for c in ("is_holiday", "markdown1") if c in future]
+            grid = grid.merge(future[[*self.keys_, "week", *cols]], on=[*self.keys_, "week"], how="left")
+        holiday = grid["is_holiday"].fillna(False).astype(bool) if "is_holiday" in grid else False
+        markdown = grid["markdown1"].fillna(0.0) if "markdown1" in grid else 0.0
+        grid["yhat"] = grid["sales"] * (1 + 0.2 * holiday) + 0.5 * markdown
+        return grid
+
+    def _save_state(self, folder: Path) -> dict[str, object]:
+        return {}
+
+    def _load_state(self, folder: Path, state: dict[str, object]) -> None:
+        return None
+
+
+def promo_champion(dataset: Dataset, version: str = "7") -> LoadedModel:
+    intervals = ConformalIntervals(pd.DataFrame(
+        {"step": [1], "lo_80": [-0.1], "hi_80": [0.1], "lo_95": [-0.2], "hi_95": [0.2]}))
+    model = PromoModel().fit(dataset.frame)
+    mv = ModelVersion(version=version, model_name=PromoModel.name, run_id=f"run-{version}", metrics={"mape": 5.0},
+                      data_fingerprint=dataset.fingerprint, created_at="", is_champion=True)
+    return LoadedModel(mv, model, intervals)

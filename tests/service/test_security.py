@@ -1,0 +1,104 @@
+"""API keys, private reads, CORS, body limit and the one error shape (no stack traces)."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi import APIRouter
+from fastapi.testclient import TestClient
+from svc_helpers import KEY, FakeRegistry
+
+from storecast.config import Settings
+from storecast.delivery.warehouse import Warehouse
+from storecast.errors import ConfigError
+from storecast.service.app import create_app
+
+
+def test_write_endpoints_need_a_key(client: TestClient) -> None:
+    for path in ("/retrain", "/ingest"):
+        r = client.post(path)
+        assert r.status_code == 401, path
+        assert r.json() == {"error": "unauthorized",
+                            "message": "this endpoint needs an API key in the X-API-Key header"}
+        r = client.post(path, headers={"X-API-Key": "not-the-right-key"})
+        assert r.status_code == 403 and r.json()["error"] == "forbidden"
+
+
+def test_reads_are_public_by_default(client: TestClient) -> None:
+    assert client.get("/forecast/1").status_code == 200
+
+
+def test_private_reads_need_a_key(service_settings: Settings, registry: FakeRegistry, warehouse: Warehouse) -> None:
+    settings = service_settings.model_copy(update={"private_reads": True})
+    with TestClient(create_app(settings, source=registry, warehouse=warehouse, poll=False)) as c:
+        assert c.get("/forecast/1").status_code == 401
+        assert c.get("/forecast/1", headers={"X-API-Key": "wrong-key-123"}).status_code == 403
+        assert c.get("/forecast/1", headers={"X-API-Key": KEY}).status_code == 200
+        assert c.get("/metrics").status_code == 401
+        assert c.get("/health").status_code == 200  # liveness stays open for orchestrators
+
+
+def test_private_reads_without_keys_refuses_to_start(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigError, match="STORECAST_API_KEYS"):
+        create_app(Settings(out_dir=tmp_path, private_reads=True))
+
+
+def test_cors_closed_by_default_and_open_when_configured(
+    client: TestClient, service_settings: Settings, registry: FakeRegistry, warehouse: Warehouse
+) -> None:
+    origin = {"Origin": "https://bi.example.com"}
+    assert "access-control-allow-origin" not in client.get("/forecast/1", headers=origin).headers
+    settings = service_settings.model_copy(update={"cors_origins": ["https://bi.example.com"]})
+    with TestClient(create_app(settings, source=registry, warehouse=warehouse, poll=False)) as c:
+        r = c.get("/forecast/1", headers=origin)
+        assert r.headers["access-control-allow-origin"] == "https://bi.example.com"
+        other = c.get("/forecast/1", headers={"Origin": "https://evil.example.com"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+def test_body_over_the_limit_is_413(service_settings: Settings, registry: FakeRegistry, warehouse: Warehouse) -> None:
+    settings = service_settings.model_copy(update={"max_body_bytes": 2048})
+    with TestClient(create_app(settings, source=registry, warehouse=warehouse, poll=False)) as c:
+        big = {"stores": [1], "scenario": [], "pad": "x" * 5000}
+        r = c.post("/predict", json=big)
+        assert r.status_code == 413 and r.json()["error"] == "too_large"
+
+        def chunks():  # no Content-Length: the limit applies while streaming
+            for _ in range(10):
+                yield b"x" * 1000
+
+        r = c.post("/predict", content=chunks(), headers={"Content-Type": "application/json"})
+        assert r.status_code == 413
+        assert c.post("/predict", json={"stores": [1]}).status_code == 200
+
+
+def test_malformed_json_is_422_in_the_common_shape(client: TestClient) -> None:
+    r = client.post("/predict", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_request"
+
+
+def test_unexpected_errors_are_500_without_a_trace(
+    service_settings: Settings, registry: FakeRegistry, warehouse: Warehouse
+) -> None:
+    app = create_app(service_settings, source=registry, warehouse=warehouse, poll=False)
+    boom = APIRouter()
+
+    @boom.get("/boom")
+    def _boom() -> None:
+        raise RuntimeError("secret internal detail")
+
+    app.include_router(boom)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/boom")
+    assert r.status_code == 500
+    assert r.json() == {"error": "internal_error", "message": "internal error; see the service log"}
+    assert "secret" not in r.text and "Traceback" not in r.text
+
+
+def test_no_champion_means_503_and_not_ready(service_settings: Settings, warehouse: Warehouse) -> None:
+    with TestClient(create_app(service_settings, source=FakeRegistry(), warehouse=warehouse, poll=False)) as c:
+        r = c.get("/forecast/1")
+        assert r.status_code == 503 and r.json()["error"] == "not_trained"
+        assert "storecast run" in r.json()["message"]
+        ready = c.get("/ready")
+        assert ready.status_code == 503 and ready.json()["status"] == "not_ready"
+        assert c.get("/health").status_code == 200
