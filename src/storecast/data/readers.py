@@ -232,7 +232,7 @@ def _sniff_header(path: Path) -> list[str]:
                 raise ReadFailure([Issue(
                     "delimiter", "error", f"the header is separated by {name}; storecast reads comma-separated files",
                     [1], file=display)], display)
-    return [name.strip() for name in next(csv.reader([first]))]
+    return list(next(csv.reader([first])))  # raw names: pyarrow matches them verbatim
 
 
 def _match_columns(header: Sequence[str], mapping: dict[str, str], required: Iterable[str],
@@ -294,7 +294,7 @@ def _read_csv_raw(path: Path, columns: dict[str, str], display: str) -> _Raw:
 
     try:
         table, bad = attempt(as_text=False, threads=True)
-        if bad:  # blank or malformed lines: re-read single-threaded to learn their line numbers
+        if bad:  # malformed lines: re-read single-threaded to learn their line numbers
             table, bad = attempt(as_text=False, threads=False)
     except pa.ArrowInvalid:
         try:
@@ -302,10 +302,12 @@ def _read_csv_raw(path: Path, columns: dict[str, str], display: str) -> _Raw:
         except pa.ArrowInvalid as exc:
             raise ReadFailure([Issue("unreadable", "error", f"cannot parse as CSV: {exc}", file=display)], display) from exc
     issues: list[Issue] = []
-    skipped = [row.number + 1 for row in bad if row.number is not None]
-    malformed = [row for row in bad if (row.text or "").strip()]
+    # With ignore_empty_lines=False a blank line is a record of nulls, so records and file
+    # lines stay in step; InvalidRow.number is already the 1-based file line.
+    skipped = [row.number for row in bad if row.number is not None]
+    malformed = bad
     if malformed:
-        rows = [row.number + 1 for row in malformed if row.number is not None]
+        rows = [row.number for row in malformed if row.number is not None]
         example = malformed[0]
         hint = ""
         if example.actual_columns > example.expected_columns:
@@ -318,7 +320,14 @@ def _read_csv_raw(path: Path, columns: dict[str, str], display: str) -> _Raw:
             f"{example.actual_columns}: {example.text[:80]!r}{hint}",
             rows, count=len(malformed), file=display,
         ))
-    return _Raw(table, _record_lines(table.num_rows, skipped), issues)
+    lines = _record_lines(table.num_rows, skipped)
+    blank = np.ones(table.num_rows, dtype=bool)
+    for column in table.columns:
+        blank &= np.asarray(column.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    if blank.any():  # blank lines (or rows of empty cells) carry nothing: drop them
+        keep = ~blank
+        table, lines = table.filter(pa.array(keep)), lines[keep]
+    return _Raw(table, lines, issues)
 
 
 def _read_parquet_raw(path: Path, columns: dict[str, str], display: str) -> _Raw:
@@ -486,7 +495,7 @@ def _read_file(path: Path, mapping: dict[str, str], required: Iterable[str],
     header = _parquet_header(path, display) if parquet else _sniff_header(path)
     columns, notes = _match_columns(header, mapping, required, display, ignore)
     raw = _read_parquet_raw(path, columns, display) if parquet else _read_csv_raw(path, columns, display)
-    if raw.table.num_rows == 0:
+    if raw.table.num_rows == 0 and not raw.issues:
         raise ReadFailure([Issue("no_rows", "error", "the file has a header but no data rows", [2], file=display)], display)
     return _to_frame(raw, columns, display), notes
 
