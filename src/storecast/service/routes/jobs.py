@@ -20,7 +20,7 @@ import pandas as pd
 from fastapi import APIRouter, File, Form, UploadFile
 
 from storecast.errors import StorecastError, UsageError
-from storecast.service.deps import SettingsDep, StateDep, WriteAccess
+from storecast.service.deps import SettingsDep, StateDep, WarehouseDep, WriteAccess
 from storecast.service.schemas import JobResponse
 
 router = APIRouter(tags=["jobs"], dependencies=[WriteAccess])
@@ -75,25 +75,34 @@ def ingest(
         with path.open("wb") as out:
             shutil.copyfileobj(file.file, out)
         result = ingest_job(settings, path, allow_restatement=allow_restatement)
-    detail = summarize(result)
-    return JobResponse(status=str(detail.get("status", "done")), detail=detail)
+    result.raise_for_status()  # a rejected file is a 422 naming the reasons; the history is unchanged
+    return JobResponse(status=result.status, detail=summarize(result))
 
 
 @router.post("/retrain", response_model=JobResponse,
              summary="Retrain now (same as `storecast train`); a better challenger becomes champion.",
              responses={409: {"description": "A retrain is already running."}})
-def retrain(settings: SettingsDep, state: StateDep) -> JobResponse:
+def retrain(settings: SettingsDep, state: StateDep, warehouse: WarehouseDep) -> JobResponse:
     from storecast.lifecycle.retrain import retrain_job
 
     if not state.job_lock.acquire(blocking=False):
         raise Busy("a retrain is already running; try again when it has finished")
     try:
-        result = retrain_job(settings, trigger="manual")
+        history = warehouse.history()
+        if history is None:
+            raise UsageError("the warehouse holds no sales history to train on; ingest a file first (POST /ingest)")
+        result = retrain_job(settings, history, trigger="manual")
     finally:
         state.job_lock.release()
-    state.try_refresh()
+    state.try_refresh()  # serve a newly promoted champion now, not at the next poll
     current = state.current
-    detail = summarize(result)
-    return JobResponse(status="promoted" if detail.get("promoted") else "kept", detail=detail,
+    trained = result.train
+    detail = {
+        "run_id": result.run_id, "champion_version": result.model_version,
+        "challenger_version": trained.version.version, "challenger_model": trained.version.model_name,
+        "promoted": trained.promoted, "reason": trained.reason,
+        **summarize(trained),
+    }
+    return JobResponse(status="promoted" if trained.promoted else "kept", detail=detail,
                        model_version=None if current is None else current.version.version)
 
