@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import numpy as np
 import pandas as pd
@@ -66,26 +64,6 @@ def test_clean_data_is_ok_and_injected_drift_alerts(synthetic_dataset: Dataset) 
     assert [c.subject for c in report.alerts if c.name == "level_shift"] == ["store 2"]
     assert report.status == "alert" and report.drift_alerts()
     assert json.dumps(report.to_dict())  # JSON-able for --json and the API
-
-
-@pytest.fixture
-def webhook():
-    received: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/hook", received
-    server.shutdown()
 
 
 def test_alerts_are_posted_to_the_webhook(webhook, caplog: pytest.LogCaptureFixture) -> None:

@@ -1,12 +1,15 @@
-"""The main job, called the same way by the CLI, the API and the scheduled flows.
+"""The jobs every door calls (CLI, API, Prefect flows, the simulation).
 
-``run_job``: read -> validate -> backtest -> fit on all history -> forecast -> deliver.
+``run_job``: read -> quality gate -> backtest -> fit -> register (champion if none or
+better) -> forecast -> deliver (CSV, Parquet, dashboard, warehouse, run.json).
+``refresh_job``: the weekly refresh: ingest a new file -> forecast with the champion ->
+export -> monitor -> retrain if the policy says so (monthly, or a drift alert).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,16 +20,33 @@ import pandas as pd
 
 from storecast import __version__
 from storecast.config import Settings
-from storecast.data.readers import read_history
-from storecast.data.schema import HOLIDAY, TARGET, WEEK, Dataset
+from storecast.data.schema import WEEK, Dataset
 from storecast.delivery.dashboard import write_dashboard
 from storecast.delivery.predictions import predictions_table, write_predictions_csv
 from storecast.delivery.warehouse import Warehouse
-from storecast.evaluation.backtest import BacktestResult, backtest
+from storecast.errors import NotFoundError
 from storecast.features.holidays import flagged_holiday_weeks
-from storecast.models import BASELINES, DEFAULT_MODEL, create_model
-from storecast.models.intervals import ConformalIntervals
+from storecast.lifecycle.monitoring import MonitorReport, latest_checks, monitor_job
+from storecast.lifecycle.registry import Registry
+from storecast.lifecycle.retrain import (
+    RetrainDecision,
+    RetrainResult,
+    retrain_job,
+    retraining_due,
+    train_challenger,
+)
+from storecast.lifecycle.steps import (
+    champion_forecast,
+    forecast_with,
+    future_scaffold,
+    load_gated,
+    make_run_id,
+    publish_forecast,
+)
 
+__all__ = ["RefreshResult", "RunResult", "future_scaffold", "make_run_id", "refresh_job", "run_job"]
+
+log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 
 
@@ -41,21 +61,9 @@ class RunResult:
     forecast: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
     warehouse_url: str = ""
-
-
-def future_scaffold(dataset: Dataset, horizon: int) -> pd.DataFrame:
-    """Keys x the next ``horizon`` weeks with the calendar's known-future holiday flags."""
-    weeks = pd.date_range(dataset.last_week + pd.Timedelta(weeks=1), periods=horizon, freq="7D")
-    flagged = {pd.Timestamp(w) for w in flagged_holiday_weeks(weeks[0].date(), weeks[-1].date())}
-    series = dataset.frame[dataset.keys].drop_duplicates()
-    grid = series.merge(pd.DataFrame({WEEK: weeks}), how="cross")
-    grid[HOLIDAY] = grid[WEEK].isin(flagged)
-    return grid
-
-
-def make_run_id(dataset: Dataset, model: str, now: dt.datetime | None = None) -> str:
-    now = now or dt.datetime.now(dt.UTC)
-    return f"{now:%Y%m%dT%H%M%S}-{model}-{dataset.fingerprint[:8]}"
+    model_version: str = ""
+    promoted: bool = False
+    promotion_reason: str = ""
 
 
 def run_job(
@@ -69,32 +77,15 @@ def run_job(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
 
-    say("reading data")
-    dataset = data if isinstance(data, Dataset) else read_history(data, settings, fmt)
+    say("reading and validating data")
+    dataset, quality = load_gated(settings, data, fmt)
     timings["read_s"] = time.perf_counter() - t0
 
-    model_name = DEFAULT_MODEL if settings.model == "auto" else settings.model
-    names = list(dict.fromkeys([model_name, *BASELINES]))
     t = time.perf_counter()
-    result: BacktestResult = backtest(
-        dataset, names,
-        horizon=settings.horizon, windows=settings.backtest_windows, step=settings.backtest_step,
-        seed=settings.seed, progress=lambda m: say(f"backtest {m}"),
-    )
-    timings["backtest_s"] = time.perf_counter() - t
-
-    say(f"training {model_name} on all history")
-    t = time.perf_counter()
-    model = create_model(model_name, seed=settings.seed).fit(dataset.frame)
-    future = future_scaffold(dataset, settings.horizon)
-    forecast = model.predict(settings.horizon, future)
-    calib = ConformalIntervals.from_residuals(result.residuals(model_name))
-    forecast = calib.apply(forecast)
-    timings["train_forecast_s"] = time.perf_counter() - t
-
-    run_id = make_run_id(dataset, model_name)
-    board = result.leaderboard()
-    metrics = {k: float(v) for k, v in board.set_index("model").loc[model_name].items()}
+    trained = train_challenger(settings, dataset, registry=Registry(settings), trigger="run", progress=say)
+    model_name, result, metrics, run_id = trained.version.model_name, trained.backtest, trained.metrics, trained.run_id
+    forecast = forecast_with(trained.model, trained.intervals, dataset, settings.horizon)
+    timings["backtest_train_s"] = time.perf_counter() - t
 
     say("writing outputs")
     t = time.perf_counter()
@@ -103,26 +94,17 @@ def run_job(
     own = result.predictions[result.predictions["model"] == model_name]
     table = predictions_table(dataset.frame, own, forecast, dataset.keys)
     files = {"csv": write_predictions_csv(table, dataset.keys, out)}
-
-    rich = forecast.copy()
-    rich["run_id"], rich["model"], rich["cutoff"] = run_id, model_name, dataset.last_week
-    files["parquet"] = out / "forecasts.parquet"
-    rich.to_parquet(files["parquet"], index=False)
-
+    files["parquet"] = publish_forecast(
+        settings, dataset, forecast, run_id=run_id, model=model_name, model_version=trained.version.version,
+        metrics=metrics, backtest=own, quality=quality,
+        details={"promoted": trained.promoted, "promotion_reason": trained.reason, "trigger": "run"},
+    )
     holidays = [pd.Timestamp(w) for w in flagged_holiday_weeks(dataset.first_week.date(), forecast[WEEK].max().date())]
-    files["dashboard"] = write_dashboard(table, holidays, out)
-
-    wh = Warehouse(settings.resolved_warehouse_url)
-    try:
-        sales = dataset.frame[[*dataset.keys, WEEK, TARGET]]
-        runs = pd.DataFrame([{"run_id": run_id, "model": model_name, "cutoff": dataset.last_week,
-                              "fingerprint": dataset.fingerprint, "mape": metrics["mape"]}])
-        wh.write_run(run_id, sales, rich, runs)
-    finally:
-        wh.dispose()
+    files["dashboard"] = write_dashboard(table, holidays, out, monitoring=latest_checks(settings))
     timings["deliver_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
 
+    board = trained.leaderboard
     files["run_json"] = out / "run.json"
     files["run_json"].write_text(json.dumps({
         "run_id": run_id,
@@ -131,12 +113,77 @@ def run_job(
                  "series": dataset.n_series, "first_week": str(dataset.first_week.date()),
                  "last_week": str(dataset.last_week.date())},
         "model": model_name,
+        "model_version": trained.version.version,
+        "promoted": trained.promoted,
+        "promotion_reason": trained.reason,
         "horizon": settings.horizon,
         "backtest": {"windows": settings.backtest_windows, "step": settings.backtest_step,
                      "cutoffs": [str(c.date()) for c in result.cutoffs],
-                     "metrics": metrics,
+                     "metrics": {k: (None if not np.isfinite(v) else v) for k, v in metrics.items()},
                      "leaderboard": json.loads(board.replace({np.nan: None}).to_json(orient="records"))},
         "warehouse": settings.resolved_warehouse_url,
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }, indent=2))
-    return RunResult(run_id, model_name, out, files, metrics, board, forecast, timings, settings.resolved_warehouse_url)
+    return RunResult(run_id, model_name, out, files, metrics, board, forecast, timings,
+                     settings.resolved_warehouse_url, trained.version.version, trained.promoted, trained.reason)
+
+
+# ---- the weekly refresh ---------------------------------------------------------------------
+@dataclass
+class RefreshResult:
+    run_id: str
+    model_version: str
+    as_of: pd.Timestamp
+    forecast: pd.DataFrame
+    report: MonitorReport
+    decision: RetrainDecision
+    retrain: RetrainResult | None = None
+    ingest: object | None = None
+
+
+def forecast_step(settings: Settings, dataset: Dataset, registry: Registry) -> tuple[str, str, pd.DataFrame]:
+    """Forecast from the newest week with the champion and publish it; returns run id, version."""
+    made = champion_forecast(settings, dataset, registry)
+    version = made.loaded.version
+    run_id = make_run_id(dataset, version.model_name)
+    publish_forecast(
+        settings, dataset, made.forecast, run_id=run_id, model=version.model_name, model_version=version.version,
+        metrics=version.metrics, details={"trigger": "refresh", "refitted": made.refitted}, write_history=False,
+    )
+    return run_id, version.version, made.forecast
+
+
+def refresh_job(
+    settings: Settings,
+    data: Path | None = None,
+    *,
+    fmt: str | None = None,
+    allow_restatement: bool = False,
+    retrain: bool = True,
+    progress: Progress | None = None,
+) -> RefreshResult:
+    """Ingest ``data`` (if given), forecast with the champion, monitor, retrain if due."""
+    say = progress or (lambda _msg: None)
+    ingested = None
+    if data is not None:
+        from storecast.lifecycle.ingest import ingest_job
+
+        say(f"ingesting {data}")
+        ingested = ingest_job(settings, data, allow_restatement=allow_restatement)
+    with Warehouse(settings.resolved_warehouse_url) as wh:
+        history = wh.history()
+    if history is None:
+        raise NotFoundError("the warehouse holds no sales yet; run `storecast run` or ingest a file first")
+    registry = Registry(settings)
+    say("forecasting with the champion")
+    run_id, version, forecast = forecast_step(settings, history, registry)
+    say("monitoring")
+    report = monitor_job(settings, history=history, registry=registry)
+    champion = registry.champion()
+    trained_to = pd.Timestamp(champion.trained_to) if champion and champion.trained_to else None
+    decision = retraining_due(history.last_week, trained_to, report.drift_alerts())
+    result = RefreshResult(run_id, version, history.last_week, forecast, report, decision, ingest=ingested)
+    if retrain and decision.due:
+        say(f"retraining ({decision.trigger}: {decision.reason})")
+        result.retrain = retrain_job(settings, history, trigger=decision.trigger or "manual", progress=say)
+    return result

@@ -13,12 +13,14 @@
   from then on, so a retrained model is not blamed for its predecessor's errors.
 - ``dispatch_alerts`` logs each alert and, if ``alert_webhook_url`` is set, POSTs one JSON.
 
-The job that reads and writes the warehouse is ``monitor_job`` in ``lifecycle.jobs``.
+``monitor_job`` reads the warehouse, evaluates, stores the errors (``forecast_errors``) and
+the checks (``monitoring``) and alerts; ``accuracy_frames`` serves the dashboard and API.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import math
 from dataclasses import asdict, dataclass, field
@@ -26,10 +28,15 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 
 from storecast.config import Settings
-from storecast.data.schema import PAST_ONLY, STORE, TARGET, WEEK
+from storecast.data.schema import DEPT, PAST_ONLY, STORE, TARGET, WEEK, Dataset
+from storecast.delivery.warehouse import Warehouse
+from storecast.delivery.warehouse import tables as wt
+from storecast.errors import NotFoundError
 from storecast.evaluation.metrics import bias, mape
+from storecast.lifecycle.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -276,3 +283,115 @@ def dispatch_alerts(
         log.error("could not POST %d alerts to %s: %s", len(alerts), settings.alert_webhook_url, exc)
         return False
     return True
+
+
+# ---- the job: read the warehouse, evaluate, store, alert ----------------------------------------
+def _stored_forecasts(wh: Warehouse) -> pd.DataFrame:
+    """Every stored forecast (not backtest) row whose week's actual has arrived."""
+    f = wt.forecasts
+    stmt = sa.select(f.c.run_id, f.c.model_version, f.c.cutoff, f.c.store, f.c.dept, f.c.week, f.c.step,
+                     f.c.prediction, f.c.actual).where(f.c.kind == "forecast", f.c.actual.is_not(None))
+    with wh.engine.connect() as conn:
+        frame = pd.read_sql(stmt, conn)
+    frame[WEEK] = pd.to_datetime(frame[WEEK])
+    frame["cutoff"] = pd.to_datetime(frame["cutoff"])
+    return frame
+
+
+def _errors_from_stored(stored: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The stored rows (prediction, actual filled by the warehouse) in ``realized_errors``' shape."""
+    sales = stored[[*keys, WEEK, "actual"]].drop_duplicates([*keys, WEEK]).rename(columns={"actual": TARGET})
+    forecasts = stored.drop(columns=["actual"]).rename(columns={"prediction": "yhat"})
+    return realized_errors(forecasts, sales, keys)
+
+
+def monitor_job(
+    settings: Settings,
+    *,
+    history: Dataset | None = None,
+    registry: Registry | None = None,
+    notify: bool = True,
+) -> MonitorReport:
+    """Compute realized errors of every stored forecast, evaluate the checks, store, alert."""
+    registry = registry or Registry(settings)
+    with Warehouse(settings.resolved_warehouse_url) as wh:
+        history = history or wh.history()
+        if history is None:
+            raise NotFoundError("the warehouse holds no sales yet; run `storecast run` first")
+        keys = history.keys
+        stored = _stored_forecasts(wh)
+        if DEPT not in keys:
+            stored = stored.drop(columns=[DEPT])
+        errors = _errors_from_stored(stored, keys)
+        champion = registry.champion()
+        if champion is not None:
+            mine = errors[errors["model_version"].astype(str) == champion.version]
+            trained_to = pd.Timestamp(champion.trained_to) if champion.trained_to else None
+            promise = float(champion.metrics.get("mape", float("nan")))
+        else:
+            mine, trained_to, promise = errors.iloc[0:0], None, float("nan")
+        report = evaluate(history.frame, mine, settings=settings, champion_version=champion.version if champion else None,
+                          promise_mape=promise, trained_to=trained_to)
+        report.weekly = weekly_realized(errors)
+        _store(wh, errors, report)
+    if notify:
+        dispatch_alerts(report.alerts, settings, context={"as_of": report.as_of,
+                                                          "champion_version": report.champion_version})
+    return report
+
+
+def _store(wh: Warehouse, errors: pd.DataFrame, report: MonitorReport) -> None:
+    """Append the new realized errors (run and week not stored yet) and this check run."""
+    if not errors.empty:
+        done = wh.read_forecast_errors()[["run_id", WEEK]].drop_duplicates()
+        done[WEEK] = pd.to_datetime(done[WEEK])
+        fresh = errors.merge(done.assign(_done=True), on=["run_id", WEEK], how="left")
+        fresh = fresh[fresh["_done"].isna()]
+        if not fresh.empty:
+            rows = fresh.rename(columns={"y": "actual", "yhat": "prediction", "ape": "abs_pct_error"})
+            wh.write_forecast_errors(rows[[c for c in (col.name for col in wt.forecast_errors.columns) if c in rows]])
+    checks = report.checks_frame()
+    if checks.empty:
+        return
+    rows = pd.DataFrame({
+        "checked_at": pd.Timestamp(report.checked_at).tz_convert(None),
+        "check": checks["name"], "subject": checks["subject"],
+        "value": checks["value"].where(np.isfinite(checks["value"])), "threshold": checks["alert"],
+        "status": checks["status"], "run_id": None,
+        "details": [{"message": m, "warn": w, "as_of": report.as_of, "champion_version": report.champion_version}
+                    for m, w in zip(checks["message"], checks["warn"], strict=True)],
+    })
+    wh.write_monitoring(rows)
+
+
+def latest_checks(settings: Settings) -> pd.DataFrame | None:
+    """The newest stored check run (for the dashboard), or ``None`` before the first one."""
+    with Warehouse(settings.resolved_warehouse_url) as wh:
+        frame = wh.read_monitoring()
+    if frame.empty:
+        return None
+    latest = frame[frame["checked_at"] == frame["checked_at"].max()]
+    messages = latest["details"].map(lambda d: json.loads(d).get("message", "") if isinstance(d, str) else "")
+    return pd.DataFrame({"check": latest["check"], "subject": latest["subject"], "status": latest["status"],
+                         "value": latest["value"].round(3), "message": messages}).reset_index(drop=True)
+
+
+def accuracy_frames(settings: Settings) -> dict[str, pd.DataFrame]:
+    """Realized accuracy for ``GET /accuracy`` and the dashboard, from the stored errors.
+
+    ``weekly``: realized MAPE per week (nearest forecast and all steps); ``by_store`` and
+    ``by_step``: MAPE over every stored realized error; ``checks``: the latest check run.
+    """
+    with Warehouse(settings.resolved_warehouse_url) as wh:
+        errors = wh.read_forecast_errors()
+    errors = errors.rename(columns={"actual": "y", "prediction": "yhat"})
+    errors[WEEK] = pd.to_datetime(errors[WEEK])
+
+    def by(column: str) -> pd.DataFrame:
+        rows = [{column: k, "mape": mape(g["y"], g["yhat"]), "bias": bias(g["y"], g["yhat"]), "n": len(g)}
+                for k, g in errors.groupby(column, sort=True)]
+        return pd.DataFrame(rows, columns=[column, "mape", "bias", "n"])
+
+    checks = latest_checks(settings)
+    return {"weekly": weekly_realized(errors), "by_store": by(STORE), "by_step": by("step"),
+            "checks": checks if checks is not None else pd.DataFrame(columns=["check", "subject", "status", "value", "message"])}

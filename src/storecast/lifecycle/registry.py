@@ -44,6 +44,8 @@ class ModelVersion:
     data_fingerprint: str
     created_at: str
     is_champion: bool
+    #: the last week of the data the model was fitted on (ISO date)
+    trained_to: str = ""
 
 
 @dataclass
@@ -139,6 +141,7 @@ class Registry:
             data_fingerprint=tags.get("data_fingerprint", ""),
             created_at=tags.get("created_at", ""),
             is_champion=str(mv.version) == champion,
+            trained_to=tags.get("trained_to", ""),
         )
 
     def _get(self, version: str) -> Any:
@@ -197,6 +200,7 @@ class Registry:
                 "storecast_run_id": run_id,
                 "data_fingerprint": data_fingerprint,
                 "created_at": created,
+                "trained_to": model.last_week_.date().isoformat(),
                 "metrics": json.dumps(stored_metrics, sort_keys=True),
             },
         )

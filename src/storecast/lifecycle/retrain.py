@@ -16,19 +16,22 @@ than the champion's training data), a drift alert from monitoring, or a manual r
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import pandas as pd
 
 from storecast.config import Settings
 from storecast.data.schema import Dataset
+from storecast.errors import QualityGateError
 from storecast.evaluation.backtest import BacktestResult, backtest
+from storecast.lifecycle.monitoring import Check, dispatch_alerts
 from storecast.lifecycle.registry import ModelVersion, Registry
+from storecast.lifecycle.steps import champion_forecast, load_gated, make_run_id, publish_forecast
 from storecast.models import BASELINES, DEFAULT_MODEL, Forecaster, create_model
 from storecast.models.intervals import ConformalIntervals
 
@@ -59,11 +62,6 @@ class TrainResult:
 
 def resolve_model_name(settings: Settings) -> str:
     return DEFAULT_MODEL if settings.model == "auto" else settings.model
-
-
-def make_run_id(dataset: Dataset, model: str, now: dt.datetime | None = None) -> str:
-    now = now or dt.datetime.now(dt.UTC)
-    return f"{now:%Y%m%dT%H%M%S}-{model}-{dataset.fingerprint[:8]}"
 
 
 def decide(
@@ -166,3 +164,62 @@ def retraining_due(
             True, "schedule", f"monthly: data reaches {newest.date()}, champion trained to {trained.date()}"
         )
     return RetrainDecision(False, None, f"champion trained to {trained.date()} is current")
+
+
+# ---- the jobs --------------------------------------------------------------------------------
+@dataclass
+class RetrainResult:
+    train: TrainResult
+    run_id: str  # the forecast run published after the decision
+    model_version: str  # the champion that made that forecast
+    forecast: pd.DataFrame
+
+
+def train_job(
+    settings: Settings,
+    data: Path | Dataset,
+    *,
+    fmt: str | None = None,
+    trigger: str = "manual",
+    progress: Progress | None = None,
+) -> tuple[TrainResult, Dataset]:
+    """Quality gate -> train a challenger -> backtest against the champion -> promote or keep.
+
+    A failed gate trains nothing, keeps the champion, raises an alert (log and webhook) and
+    re-raises the ``QualityGateError``.
+    """
+    try:
+        dataset, _ = load_gated(settings, data, fmt)
+    except QualityGateError as exc:
+        dispatch_alerts(
+            [Check("quality_gate", str(exc.path or "data"), float("nan"), 0.0, 0.0, "alert",
+                   f"retraining blocked, champion kept: {exc.message}")],
+            settings, source="retrain", context={"trigger": trigger},
+        )
+        raise
+    return train_challenger(settings, dataset, registry=Registry(settings), trigger=trigger, progress=progress), dataset
+
+
+def retrain_job(
+    settings: Settings,
+    data: Path | Dataset,
+    *,
+    fmt: str | None = None,
+    trigger: str = "manual",
+    progress: Progress | None = None,
+) -> RetrainResult:
+    """``train_job``, then forecast with whichever model is champion now and publish it."""
+    say = progress or (lambda _msg: None)
+    trained, dataset = train_job(settings, data, fmt=fmt, trigger=trigger, progress=say)
+    registry = Registry(settings)
+    say("forecasting with the champion")
+    made = champion_forecast(settings, dataset, registry)
+    version = made.loaded.version
+    run_id = trained.run_id if version.version == trained.version.version else make_run_id(dataset, version.model_name)
+    publish_forecast(
+        settings, dataset, made.forecast, run_id=run_id, model=version.model_name, model_version=version.version,
+        metrics=version.metrics, write_history=not isinstance(data, Dataset),
+        details={"trigger": trigger, "promoted": trained.promoted, "promotion_reason": trained.reason,
+                 "challenger_version": trained.version.version},
+    )
+    return RetrainResult(trained, run_id, version.version, made.forecast)
