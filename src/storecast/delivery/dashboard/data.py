@@ -59,17 +59,18 @@ def named_holidays(first: pd.Timestamp, last: pd.Timestamp, weeks: Sequence[pd.T
     return {w: names.get(w, "Holiday") for w in sorted(chosen)}
 
 
-def encode(values: np.ndarray) -> list[float | int | None]:
+def encode(values: np.ndarray) -> list[int | None]:
     """``[offset, v...]`` over the span between the first and last finite value; ``[]`` if none."""
     finite = np.isfinite(values)
     if not finite.any():
         return []
     idx = np.flatnonzero(finite)
     lo, hi = int(idx[0]), int(idx[-1]) + 1
-    span = values[lo:hi]
-    out: list[float | int | None] = [lo]
-    out.extend(None if not np.isfinite(v) else round(float(v)) for v in span)
-    return out
+    span, known = values[lo:hi], finite[lo:hi]
+    out: list[int | None] = np.round(np.where(known, span, 0.0)).astype(np.int64).tolist()
+    for gap in np.flatnonzero(~known):
+        out[gap] = None
+    return [lo, *out]
 
 
 def _wide(table: pd.DataFrame, ids: list[str], column: str, weeks: pd.DatetimeIndex) -> pd.DataFrame:

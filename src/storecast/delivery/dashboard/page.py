@@ -68,10 +68,10 @@ def store_mape_figure(acc: Accuracy) -> go.Figure:
     fig = go.Figure(go.Bar(
         x=[f"Store {s}" for s in frame[STORE]], y=frame["mape"].round(2).tolist(), marker={"color": PREDICTED_COLOR},
         customdata=frame[[STORE, "wmape", "weeks"]].round(2).to_numpy().tolist(),
-        hovertemplate="Store %{customdata[0]}<br>MAPE %{y:.2f}%<br>WMAPE %{customdata[1]:.2f}%<br>%{customdata[2]} weeks<extra></extra>",
+        hovertemplate="Store %{customdata[0]}<br>MAPE %{y:.2f}%<br>WMAPE %{customdata[1]:.2f}%<br>%{customdata[2]} weeks<br>(click to open)<extra></extra>",
         name="MAPE",
     ))
-    fig.update_layout(title={"text": "Backtest MAPE per store (worst first) — click a bar to open the store"},
+    fig.update_layout(title={"text": "Backtest MAPE per store, worst first"},
                       yaxis={"title": {"text": "MAPE (%)"}}, height=360, template="plotly_white",
                       margin={"t": 50, "r": 20, "l": 60, "b": 70}, xaxis={"type": "category", "tickangle": -60})
     return fig
