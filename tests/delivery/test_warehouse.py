@@ -20,26 +20,19 @@ from storecast.delivery.warehouse import (
     tables,
 )
 from storecast.delivery.warehouse import store as store_module
-from storecast.delivery.warehouse.scratch import postgres_reachable, scratch_schema
+from storecast.delivery.warehouse.scratch import PostgresUnavailable, scratch_url
 from storecast.errors import ConfigError, DataError, NotFoundError
 
 PG_URL = os.environ.get("STORECAST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-@pytest.fixture(scope="session")
-def postgres_problem() -> str | None:
-    return postgres_reachable(PG_URL)
-
-
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_problem: str | None) -> Iterator[str]:
-    if request.param == "duckdb":
-        yield f"duckdb:///{(tmp_path / 'wh.duckdb').as_posix()}"
-        return
-    if postgres_problem:
-        pytest.skip(postgres_problem)
-    with scratch_schema(PG_URL, prefix="storecast_test") as url:
-        yield url
+def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    try:
+        with scratch_url(request.param, tmp_path, PG_URL) as url:
+            yield url
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture

@@ -10,10 +10,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from storecast.delivery.warehouse.store import redact
+from storecast.errors import ConfigError
+
+
+class PostgresUnavailable(ConfigError):
+    """The PostgreSQL server asked for does not answer (tests skip on it)."""
 
 
 def postgres_reachable(url: str) -> str | None:
@@ -43,3 +49,19 @@ def scratch_schema(url: str, prefix: str = "storecast_scratch") -> Iterator[str]
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
+
+
+@contextmanager
+def scratch_url(backend: str, folder: Path, postgres_url: str) -> Iterator[str]:
+    """A fresh, empty warehouse URL: a DuckDB file in ``folder`` or a scratch PostgreSQL schema.
+
+    Raises ``PostgresUnavailable`` (before yielding) when PostgreSQL does not answer.
+    """
+    if backend == "duckdb":
+        yield f"duckdb:///{(folder / 'warehouse.duckdb').as_posix()}"
+        return
+    problem = postgres_reachable(postgres_url)
+    if problem:
+        raise PostgresUnavailable(problem)
+    with scratch_schema(postgres_url, prefix="storecast_test") as url:
+        yield url

@@ -391,7 +391,8 @@ class Warehouse:
         return "store" if row[0] is None else "dept"
 
     def _merge_sales(
-        self, conn: sa.Connection, frame: pd.DataFrame, ingest_id: str, *, allow_restatement: bool
+        self, conn: sa.Connection, frame: pd.DataFrame, ingest_id: str, *, allow_restatement: bool,
+        source_rows: np.ndarray | None = None,
     ) -> SalesMerge:
         """Compare ``frame`` with stored sales and, unless it restates without permission, apply it.
 
@@ -419,6 +420,8 @@ class Warehouse:
         stored = self._frame(conn, sa.select(s).where(s.c.week.between(lo.date(), hi.date())))
         stored[WEEK] = pd.to_datetime(stored[WEEK])
         # NULL dept never equals NULL in a merge key; use a sentinel just for the join.
+        known = source_rows is not None and len(source_rows) == len(incoming)
+        incoming["_row"] = pd.array(source_rows if known else [None] * len(incoming), dtype="Int64")
         join_in = incoming.assign(_dept=incoming[DEPT].astype("Float64").fillna(-1).astype("int64"))
         join_st = stored.assign(_dept=stored[DEPT].astype("Float64").fillna(-1).astype("int64"))
         on = [STORE, "_dept", WEEK]
@@ -433,6 +436,7 @@ class Warehouse:
         restatements = pd.DataFrame({
             STORE: changed[STORE].to_numpy(), DEPT: changed[DEPT].to_numpy(), WEEK: changed[WEEK].to_numpy(),
             "old_sales": changed[f"{TARGET}_old"].to_numpy(), "new_sales": changed[TARGET].to_numpy(),
+            "source_row": changed["_row"].to_numpy(),
         })
         merge = SalesMerge(int(is_new.sum()), len(changed), int(same.sum()), restatements,
                            applied=allow_restatement or changed.empty,
@@ -442,7 +446,7 @@ class Warehouse:
         now = utcnow()
         to_insert = [merged.loc[is_new, [*keys, *values]].assign(ingest_id=ingest_id)]
         if not changed.empty:
-            audit = restatements.assign(
+            audit = restatements.drop(columns=["source_row"]).assign(
                 ingest_id=ingest_id, restated_at=now, old_ingest_id=changed["ingest_id"].to_numpy(),
                 old_values=[
                     _json({n: row[f"{n}_old"] for n in values if not _same(pd.Series([row[n]]), pd.Series([row[f"{n}_old"]]))[0]})
@@ -476,6 +480,7 @@ class Warehouse:
         content_fingerprint: str | None,
         started_at: dt.datetime,
         allow_restatement: bool,
+        source_rows: np.ndarray | None = None,
         quarantine: pd.DataFrame | None = None,
         quality: dict[str, Any] | None = None,
         rejection: str | None = None,
@@ -493,7 +498,8 @@ class Warehouse:
         with self.transaction() as conn:
             merge: SalesMerge | None = None
             if rejection is None and quarantine.empty and frame is not None:
-                merge = self._merge_sales(conn, frame, ingest_id, allow_restatement=allow_restatement)
+                merge = self._merge_sales(conn, frame, ingest_id, allow_restatement=allow_restatement,
+                                          source_rows=source_rows)
                 if not merge.applied:
                     r = merge.restatements
                     first = r.iloc[0]
@@ -504,7 +510,7 @@ class Warehouse:
                         "pass --allow-restatement to accept and keep the old values auditable"
                     )
                     quarantine = pd.DataFrame({
-                        "source_row": pd.array([None] * len(r), dtype="Int64"),
+                        "source_row": r["source_row"].to_numpy(),
                         "check": "restatement", "severity": "error",
                         "reason": [
                             f"store {int(row[STORE])}" + ("" if pd.isna(row[DEPT]) else f" dept {int(row[DEPT])}")
@@ -521,7 +527,9 @@ class Warehouse:
             else:
                 status = "accepted"
                 message = f"{merge.new} new rows, {merge.restated} restated"
-            rejected_rows = int(quarantine["source_row"].nunique()) if not quarantine.empty else (total if rejection else 0)
+            rejected_rows = int(quarantine["source_row"].nunique()) if not quarantine.empty else 0
+            if rejection is not None and not rejected_rows:
+                rejected_rows = len(quarantine) if merge is not None else total
             self._insert_ingest(conn, ingest_id, source=source, file_fingerprint=file_fingerprint,
                                 content_fingerprint=content_fingerprint, status=status, total=total,
                                 merge=merge if status != "rejected" else None, rejected=rejected_rows,
