@@ -177,3 +177,11 @@ def test_written_file_is_deterministic(tmp_path: Path, store_table: pd.DataFrame
     b = write_dashboard(store_table, None, tmp_path / "b")
     assert a.read_bytes() == b.read_bytes()
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["dashboard.html"]
+
+
+def test_minimal_table_without_bands_or_cutoffs(store_table: pd.DataFrame) -> None:
+    """A table with only keys, week, actual and predicted still renders (no bands drawn)."""
+    minimal = store_table[["store", "week", "actual", "predicted"]]
+    data = _json(build_dashboard_html(minimal), "sc-data")
+    assert set(data["total"]) == {"a", "p"} and set(data["stores"]["1"]) == {"a", "p"}
+    assert data["overall"]["mape"] > 0
