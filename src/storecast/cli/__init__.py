@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from storecast import __version__
-from storecast.cli import data, forecast, service, settings_cmd
+from storecast.cli import data, evaluate, forecast, service, settings_cmd, warehouse
 from storecast.cli._common import configure
 
 app = typer.Typer(
@@ -35,9 +35,11 @@ def _root(
 
 
 forecast.register(app)
+evaluate.register(app)
 data.register(app)
 settings_cmd.register(app)
 service.register(app)
+warehouse.register(app)
 
 
 def main() -> None:

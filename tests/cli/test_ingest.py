@@ -1,0 +1,78 @@
+"""`storecast ingest` and `storecast export` through the CLI (DuckDB; the backends are
+covered by tests/delivery and tests/lifecycle)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from storecast.cli import app
+from storecast.synthetic import write_walmart_csv
+
+runner = CliRunner()
+
+
+def _run(args: list[str]) -> tuple[int, str]:
+    result = runner.invoke(app, args)
+    return result.exit_code, result.output
+
+
+def test_ingest_accepts_then_reports_unchanged(tmp_path: Path) -> None:
+    data = write_walmart_csv(tmp_path / "w.csv", n_stores=2, n_weeks=30, seed=4)
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    code, out = _run(["ingest", "--data", str(data), "--warehouse", url])
+    assert code == 0, out
+    assert "accepted" in out and "60" in out
+    code, out = _run(["ingest", "--data", str(data), "--warehouse", url, "--json"])
+    assert code == 0, out
+    body = json.loads(out.strip().splitlines()[-1])
+    assert body["status"] == "unchanged" and body["rows_new"] == 0
+
+
+def test_rejected_files_exit_2_with_the_reason_and_no_traceback(tmp_path: Path) -> None:
+    data = write_walmart_csv(tmp_path / "w.csv", n_stores=2, n_weeks=30, seed=4)
+    url = f"duckdb:///{tmp_path / 'wh.duckdb'}"
+    assert _run(["ingest", "--data", str(data), "--warehouse", url])[0] == 0
+
+    lines = data.read_text().splitlines()
+    cells = lines[3].split(",")
+    cells[2] = "1,234.00"  # a thousands separator splits the row: an error, never a guess
+    (tmp_path / "bad.csv").write_text("\n".join([*lines[:3], ",".join(cells), *lines[4:]]) + "\n")
+    code, out = _run(["ingest", "--data", str(tmp_path / "bad.csv"), "--warehouse", url])
+    assert code == 2, out
+    assert "rejected" in out and "bad.csv" in out and "Traceback" not in out
+
+    raw = pd.read_csv(data)
+    raw.loc[0, "Weekly_Sales"] += 1.0
+    raw.to_csv(tmp_path / "restated.csv", index=False)
+    code, out = _run(["ingest", "--data", str(tmp_path / "restated.csv"), "--warehouse", url])
+    assert code == 2 and "--allow-restatement" in out
+    code, out = _run(["ingest", "--data", str(tmp_path / "restated.csv"), "--warehouse", url, "--allow-restatement"])
+    assert code == 0, out
+    assert "restated" in out
+
+
+def test_export_reproduces_the_run_csv_byte_for_byte(tmp_path: Path) -> None:
+    data = write_walmart_csv(tmp_path / "w.csv", n_stores=2, n_weeks=120, seed=6)
+    out_dir = tmp_path / "out"
+    code, out = _run(["-q", "run", "--data", str(data), "--out", str(out_dir)])
+    assert code == 0, out
+    url = f"duckdb:///{out_dir / 'storecast.duckdb'}"
+    code, out = _run(["export", "--run", "latest", "--format", "csv", "--out", str(tmp_path / "again.csv"),
+                      "--warehouse", url])
+    assert code == 0, out
+    assert (tmp_path / "again.csv").read_bytes() == (out_dir / "walmart_sales_predictions.csv").read_bytes()
+
+    code, out = _run(["export", "--format", "parquet", "--out", str(tmp_path / "again.parquet"), "--warehouse", url])
+    assert code == 0, out
+    rows = pd.read_parquet(tmp_path / "again.parquet")
+    forecast = rows[rows["kind"] == "forecast"]
+    assert len(forecast) == 2 * 13 and forecast["lo_80"].notna().all()
+
+    code, out = _run(["export", "--run", "no-such-run", "--out", str(tmp_path / "x.csv"), "--warehouse", url])
+    assert code == 2 and "no-such-run" in out and "Traceback" not in out
+    code, out = _run(["export", "--format", "xlsx", "--out", str(tmp_path / "x.xlsx"), "--warehouse", url])
+    assert code == 2 and "csv or parquet" in out
