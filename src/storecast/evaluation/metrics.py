@@ -71,7 +71,7 @@ def coverage(y: object, lo: object, hi: object) -> float:
 
 def summarize(frame: pd.DataFrame) -> dict[str, float]:
     """All metrics for a frame with ``y``, ``yhat`` and optionally holiday and interval columns."""
-    hol = frame["is_holiday"] if "is_holiday" in frame else None
+    hol = frame.get("is_holiday")
     out = {
         "mape": mape(frame["y"], frame["yhat"]),
         "wmape": wmape(frame["y"], frame["yhat"]),

@@ -6,15 +6,17 @@ from storecast.errors import UsageError
 from storecast.models.base import Forecaster
 from storecast.models.baselines import SeasonalNaive, YoYScaled
 from storecast.models.calendar_yoy import CalendarYoY
+from storecast.models.ensemble import Ensemble
 
 MODELS: dict[str, type[Forecaster]] = {
     SeasonalNaive.name: SeasonalNaive,
     YoYScaled.name: YoYScaled,
     CalendarYoY.name: CalendarYoY,
+    Ensemble.name: Ensemble,
 }
 
 #: What ``model = "auto"`` means.
-DEFAULT_MODEL = YoYScaled.name
+DEFAULT_MODEL = Ensemble.name
 #: Always reported beside every model in a backtest.
 BASELINES = (SeasonalNaive.name, YoYScaled.name)
 

@@ -102,9 +102,7 @@ class CalendarYoY(Forecaster):
 
         diffs, dxs = [], []
         for k in range(1, self.max_years + 1):
-            comp = comparable_week(grid, k)
-            idx = np.array([pos.get(c, -1) for c in comp])
-            ok = idx >= 0
+            idx, ok = _positions(grid, k, pos)
             if not ok.any():
                 break
             d = np.full_like(logy, np.nan)
@@ -208,9 +206,7 @@ class CalendarYoY(Forecaster):
         total = np.zeros((horizon, n_series))
         weight = np.zeros((horizon, n_series))
         for k in range(1, self.max_years + 1):
-            comp = comparable_week(weeks, k)
-            idx = np.array([pos.get(c, -1) for c in comp])
-            ok = idx >= 0
+            idx, ok = _positions(weeks, k, pos)
             if not ok.any():
                 continue
             growth = self.growth_[k - 1]
@@ -224,7 +220,11 @@ class CalendarYoY(Forecaster):
             total += np.where(good, value, 0.0) * w
             weight += good * w
         tail = self.logy_[-self.fallback_weeks :]
-        fallback = np.nanmean(np.where(np.isfinite(tail), tail, np.nan), axis=0) if np.isfinite(tail).any() else np.zeros(n_series)
+        # Fallback: the plain mean of the last weeks' sales (not of their logs).
+        raw = np.exp(tail) - self.shift_[None, :]
+        seen = np.isfinite(raw).any(axis=0)
+        level = np.where(seen, np.nanmean(np.where(seen[None, :], raw, 0.0), axis=0), 0.0)
+        fallback = np.log(level + self.shift_)
         logyhat = np.where(weight > 0, total / np.where(weight > 0, weight, 1.0), fallback[None, :])
         yhat = np.exp(logyhat) - self.shift_[None, :]
         out = self.series_.loc[self.series_.index.repeat(horizon)].reset_index(drop=True)
@@ -260,6 +260,12 @@ class CalendarYoY(Forecaster):
     def effects(self) -> pd.Series:
         """The pooled calendar effects in log points, named (for reports and tests)."""
         return pd.Series(self.beta_pooled_, index=list(EFFECTS))
+
+
+def _positions(weeks: pd.DatetimeIndex, years_back: int, pos: dict[pd.Timestamp, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Row of each week's comparable week ``years_back`` years earlier (-1 if not held)."""
+    idx = np.array([pos.get(c, -1) for c in comparable_week(weeks, years_back)], dtype=int)
+    return idx, idx >= 0
 
 
 def _ew_mean(values: np.ndarray, halflife: float) -> np.ndarray:

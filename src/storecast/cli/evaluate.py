@@ -1,0 +1,64 @@
+"""`storecast backtest`: rolling-origin backtests of one model (or all) beside the baselines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from storecast.cli._common import console, handle_errors, progress_steps, settings_from
+from storecast.data.readers import read_history
+from storecast.evaluation.backtest import backtest
+from storecast.evaluation.report import METRICS, backtest_report, models_for
+
+_LABELS = {"mape": "MAPE %", "wmape": "WMAPE %", "wmae": "WMAE", "rmse": "RMSE", "bias": "bias %",
+           "coverage_80": "cov80 %", "coverage_95": "cov95 %"}
+
+
+def _table(title: str, first: str, rows: list[dict[str, object]]) -> Table:
+    table = Table(title=title)
+    table.add_column(first)
+    for metric in METRICS:
+        table.add_column(_LABELS[metric], justify="right")
+    for row in rows:
+        cells = [str(row[first])]
+        for metric in METRICS:
+            value = row.get(metric)
+            cells.append("" if value is None else f"{value:,.0f}" if metric in ("wmae", "rmse") else f"{value:.2f}")
+        table.add_row(*cells)
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("backtest")
+    @handle_errors
+    def backtest_cmd(
+        data: Annotated[Path, typer.Option("--data", "-d", help="History file or folder.")],
+        fmt: Annotated[str | None, typer.Option("--format", "-f", help="auto | walmart | recruiting | generic.")] = None,
+        horizon: Annotated[int | None, typer.Option("--horizon", "-h", min=1, max=104, help="Weeks per window.")] = None,
+        windows: Annotated[int | None, typer.Option("--windows", "-w", min=1, max=52, help="Rolling origins.")] = None,
+        step: Annotated[int | None, typer.Option("--step", "-s", min=1, max=104, help="Weeks between origins.")] = None,
+        model: Annotated[str | None, typer.Option("--model", "-m", help="Model name, auto, or all.")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    ) -> None:
+        """Backtest on rolling origins ending at the last week; baselines always beside."""
+        settings = settings_from(data_format=fmt, horizon=horizon, backtest_windows=windows, backtest_step=step)
+        names = models_for(model or settings.model)
+        with progress_steps() as say:
+            say("reading data")
+            dataset = read_history(data, settings, fmt)
+            result = backtest(dataset, names, horizon=settings.horizon, windows=settings.backtest_windows,
+                              step=settings.backtest_step, seed=settings.seed, progress=say)
+        report = backtest_report(result)
+        if as_json:
+            typer.echo(json.dumps(report, indent=2))
+            return
+        console.print(_table("leaderboard", "model", report["leaderboard"]))
+        console.print(_table(f"{report['model']} per window", "cutoff", report["windows"]))
+        key = result.keys[0]
+        console.print(_table(f"{report['model']} per {key}", key, report["stores"]))
+        for name, reason in report["failures"].items():
+            console.print(f"[yellow]{name} skipped:[/yellow] {reason}")

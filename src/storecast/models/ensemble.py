@@ -1,0 +1,131 @@
+"""An ensemble whose weights come from backtests inside the training data, never in-sample fit.
+
+``fit`` runs each member through ``inner_windows`` rolling origins that end at the last
+training week (each inner fit sees only data up to its own origin), scores them by WMAPE,
+and weights members by inverse error, shrunk halfway toward equal weights (a few windows
+are a noisy ranking). Members that are unknown, fail, or lack the history are dropped; if no
+inner window fits in the history, the surviving members get equal weights. Then every
+member is refit on all the history.
+
+The artifact is a folder: ``model.json`` (members and weights) plus one sub-folder per
+member, each a complete member artifact.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from storecast.data.schema import TARGET, WEEK
+from storecast.errors import StorecastError, UsageError
+from storecast.models.base import Forecaster
+
+log = logging.getLogger(__name__)
+
+#: Strong members measured side by side on Walmart.csv (docs/benchmarks.md, Accuracy).
+DEFAULT_MEMBERS = ("calendar_yoy", "mstl")
+
+
+def _member_class(name: str) -> type[Forecaster]:
+    from storecast.models import MODELS
+
+    if name not in MODELS:
+        raise UsageError(f"unknown ensemble member {name!r}")
+    return MODELS[name]
+
+
+class Ensemble(Forecaster):
+    """Inverse-error weighted mean of member models, weights from inner backtests."""
+
+    name = "ensemble"
+    min_history_weeks = 8
+    description = "Weighted mean of calendar_yoy and mstl; weights from backtests inside the training data."
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        members: list[str] | tuple[str, ...] = DEFAULT_MEMBERS,
+        inner_windows: int = 1,
+        inner_horizon: int = 13,
+        **params: Any,
+    ) -> None:
+        super().__init__(seed=seed, members=list(members), inner_windows=inner_windows,
+                         inner_horizon=inner_horizon, **params)
+        self.members = list(members)
+        self.inner_windows = inner_windows
+        self.inner_horizon = inner_horizon
+
+    def _fit(self, history: pd.DataFrame) -> None:
+        errors = self._inner_errors(history)
+        fitted: dict[str, Forecaster] = {}
+        for name in self.members:
+            try:
+                fitted[name] = _member_class(name)(seed=self.seed).fit(history)
+            except StorecastError as exc:
+                log.debug("ensemble member %s dropped: %s", name, exc)
+        if not fitted:
+            raise UsageError(f"no ensemble member could be fitted ({', '.join(self.members)})")
+        self.members_ = fitted
+        self.weights_ = _weights([n for n in self.members if n in fitted], errors)
+
+    def _inner_errors(self, history: pd.DataFrame) -> dict[str, float]:
+        """WMAPE of each member over inner rolling origins ending at the last training week."""
+        last = pd.Timestamp(history[WEEK].max())
+        abs_err: dict[str, float] = {}
+        total: dict[str, float] = {}
+        for j in range(self.inner_windows):
+            origin = last - pd.Timedelta(weeks=self.inner_horizon * (j + 1))
+            train = history[history[WEEK] <= origin]
+            test = history[(history[WEEK] > origin) & (history[WEEK] <= origin + pd.Timedelta(weeks=self.inner_horizon))]
+            if train.empty or test.empty:
+                continue
+            for name in self.members:
+                try:
+                    model = _member_class(name)(seed=self.seed).fit(train)
+                    pred = model.predict(self.inner_horizon, test.drop(columns=[TARGET]))
+                except StorecastError:
+                    continue
+                pair = pred.merge(test[[*self.keys_, WEEK, TARGET]], on=[*self.keys_, WEEK])
+                abs_err[name] = abs_err.get(name, 0.0) + float(np.abs(pair[TARGET] - pair["yhat"]).sum())
+                total[name] = total.get(name, 0.0) + float(np.abs(pair[TARGET]).sum())
+        return {n: abs_err[n] / total[n] for n in abs_err if total[n] > 0}
+
+    def _predict(self, horizon: int, future: pd.DataFrame | None) -> pd.DataFrame:
+        out: pd.DataFrame | None = None
+        for name, model in self.members_.items():
+            pred = model.predict(horizon, future).rename(columns={"yhat": name})
+            out = pred if out is None else out.merge(pred, on=[*self.keys_, WEEK, "step"])
+        assert out is not None
+        stacked = out[list(self.members_)].to_numpy(float)
+        w = np.array([self.weights_[n] for n in self.members_])
+        # A member without a value for a row leaves the others to carry it.
+        ok = np.isfinite(stacked)
+        num = (np.where(ok, stacked, 0.0) * w).sum(axis=1)
+        den = (ok * w).sum(axis=1)
+        out["yhat"] = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+        return out
+
+    def _save_state(self, folder: Path) -> dict[str, Any]:
+        for name, model in self.members_.items():
+            model.save(folder / name)
+        return {"weights": self.weights_, "members": list(self.members_)}
+
+    def _load_state(self, folder: Path, state: dict[str, Any]) -> None:
+        self.members_ = {name: Forecaster.load(folder / name) for name in state["members"]}
+        self.weights_ = {k: float(v) for k, v in state["weights"].items()}
+
+
+def _weights(names: list[str], errors: dict[str, float]) -> dict[str, float]:
+    """Inverse-error weights, shrunk halfway toward equal; equal when errors are missing."""
+    equal = {n: 1.0 / len(names) for n in names}
+    scored = [n for n in names if n in errors and errors[n] > 0]
+    if len(scored) != len(names):
+        return equal
+    inv = {n: 1.0 / errors[n] for n in names}
+    norm = sum(inv.values())
+    return {n: 0.5 * inv[n] / norm + 0.5 * equal[n] for n in names}

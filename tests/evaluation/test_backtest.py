@@ -1,0 +1,51 @@
+"""Backtests: no leakage from after an origin; honest interval coverage; report shape."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from storecast.data.schema import TARGET, WEEK, Dataset
+from storecast.evaluation.backtest import backtest, cutoffs
+from storecast.evaluation.metrics import wmae
+from storecast.evaluation.report import backtest_report, models_for
+from storecast.models import BASELINES, DEFAULT_MODEL
+
+
+@pytest.mark.parametrize("model", ["calendar_yoy", "ensemble"])
+def test_each_window_trains_only_up_to_its_origin(synthetic_dataset: Dataset, model: str) -> None:
+    frame = synthetic_dataset.frame
+    origins = cutoffs(synthetic_dataset.first_week, synthetic_dataset.last_week, 13, 3, 13)
+    first = backtest(synthetic_dataset, [model], horizon=13, windows=3, step=13).predictions
+    # Wreck everything after the first origin: the first window's forecasts must not move.
+    bent = frame.copy()
+    bent.loc[bent[WEEK] > origins[0], TARGET] *= 3.0
+    second = backtest(Dataset.from_frame(bent, "bent"), [model], horizon=13, windows=3, step=13).predictions
+    one = first[first["cutoff"] == origins[0]].sort_values(["store", WEEK])["yhat"].to_numpy()
+    two = second[second["cutoff"] == origins[0]].sort_values(["store", WEEK])["yhat"].to_numpy()
+    assert (one == two).all()
+    later = first[first["cutoff"] == origins[1]]["yhat"].to_numpy()
+    assert not (later == second[second["cutoff"] == origins[1]]["yhat"].to_numpy()).all()
+
+
+def test_interval_coverage_is_honest_on_synthetic(synthetic_dataset: Dataset) -> None:
+    result = backtest(synthetic_dataset, ["calendar_yoy"], horizon=13, windows=4, step=13)
+    board = result.leaderboard().set_index("model").loc["calendar_yoy"]
+    assert 65 <= board["coverage_80"] <= 95
+    assert 85 <= board["coverage_95"] <= 100
+
+
+def test_report_shape_and_baselines(synthetic_dataset: Dataset) -> None:
+    names = models_for("auto")
+    assert names[0] == DEFAULT_MODEL and set(BASELINES) <= set(names)
+    report = backtest_report(backtest(synthetic_dataset, names, horizon=13, windows=2, step=13))
+    assert {"model", "mape", "wmape", "wmae", "windows", "leaderboard", "stores"} <= report.keys()
+    assert [w["cutoff"] for w in report["windows"]] == sorted(w["cutoff"] for w in report["windows"])
+    assert {row["model"] for row in report["leaderboard"]} == set(names)
+    assert len(report["stores"]) == synthetic_dataset.n_series
+
+
+def test_wmae_weights_holidays_five_times() -> None:
+    assert wmae([10, 10], [9, 10], [False, False]) == 0.5
+    assert wmae([10, 10], [9, 10], [True, False]) == pytest.approx(5 / 6)
+    assert wmae(pd.Series([1.0]), pd.Series([1.0])) == 0.0

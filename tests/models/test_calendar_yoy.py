@@ -1,0 +1,53 @@
+"""calendar_yoy and the ensemble: calendar effects are learned, short series fall back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from storecast.data.schema import WEEK, Dataset
+from storecast.evaluation.backtest import backtest
+from storecast.models.calendar_yoy import CalendarYoY
+from storecast.models.ensemble import Ensemble, _weights
+
+
+def test_learns_a_positive_payday_effect(synthetic_dataset: Dataset) -> None:
+    model = CalendarYoY().fit(synthetic_dataset.frame)
+    effects = model.effects()
+    # walmart_like lifts the week holding the 1st-3rd by 2.5% x store amplitude (0.6-1.4).
+    assert 0.002 < effects["month_start_days"] < 0.02
+    assert effects["christmas_shopping_days"] >= 0
+
+
+def test_beats_the_level_scaled_baseline_on_synthetic(synthetic_dataset: Dataset) -> None:
+    result = backtest(synthetic_dataset, ["calendar_yoy", "yoy_scaled"], horizon=13, windows=4, step=13)
+    board = result.leaderboard().set_index("model")
+    assert board.loc["calendar_yoy", "mape"] < board.loc["yoy_scaled", "mape"]
+
+
+def test_short_and_negative_series_fall_back() -> None:
+    weeks = pd.date_range("2011-01-07", periods=30, freq="7D")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({
+        "store": 1, "dept": np.repeat([1, 2], 30), WEEK: np.tile(weeks, 2),
+        "sales": np.r_[rng.normal(100, 5, 30), rng.normal(5, 20, 30)], "is_holiday": False,
+    })
+    pred = CalendarYoY().fit(frame).predict(13)
+    assert len(pred) == 26 and np.isfinite(pred["yhat"]).all()
+    tail = frame.groupby("dept")["sales"].apply(lambda s: s.iloc[-8:].mean())
+    got = pred.groupby("dept")["yhat"].first()
+    np.testing.assert_allclose(got.to_numpy(), tail.to_numpy(), rtol=0.05, atol=2.0)
+
+
+def test_ensemble_degrades_to_the_members_it_has(synthetic_dataset: Dataset) -> None:
+    frame = synthetic_dataset.frame
+    model = Ensemble(members=["calendar_yoy", "no_such_model"]).fit(frame)
+    assert list(model.weights_) == ["calendar_yoy"]
+    alone = CalendarYoY().fit(frame).predict(13)
+    pd.testing.assert_series_equal(model.predict(13)["yhat"], alone["yhat"])
+
+
+def test_inverse_error_weights() -> None:
+    w = _weights(["a", "b"], {"a": 0.02, "b": 0.04})
+    assert abs(sum(w.values()) - 1) < 1e-12 and w["a"] > w["b"] > 0.25
+    assert _weights(["a", "b"], {"a": 0.02}) == {"a": 0.5, "b": 0.5}
