@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
+from psycopg.copy import QueuedLibpqWriter
 
 _PG_EPOCH = np.datetime64("2000-01-01", "D")
 _PG_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
@@ -52,6 +53,8 @@ def _stamps(series: pd.Series) -> np.ndarray:
 
 
 def _numbers(series: pd.Series, kind: str, null: np.ndarray) -> np.ndarray:
+    if not null.any() and kind != "bool" and series.dtype.kind in "iuf":
+        return series.to_numpy()
     if kind == "float8":
         return np.where(null, 0.0, series.to_numpy(dtype="float64", na_value=np.nan))
     if kind == "bool":
@@ -67,7 +70,10 @@ class _Column:
         self.null = series.isna().to_numpy()
         n = len(series)
         if kind == "text":
-            codes, uniques = pd.factorize(series.astype("object"), use_na_sentinel=True)
+            if isinstance(series.dtype, pd.CategoricalDtype):  # constants arrive as categoricals
+                codes, uniques = series.cat.codes.to_numpy(), series.cat.categories
+            else:
+                codes, uniques = pd.factorize(series.astype("object"), use_na_sentinel=True)
             encoded = [str(v).encode("utf-8") for v in uniques]
             sizes = np.array([len(b) for b in encoded] + [0], dtype="int64")
             self.codes = codes
@@ -97,7 +103,7 @@ class _Column:
         return self.values[rows]
 
 
-def _pg_binary(frame: pd.DataFrame, kinds: list[str]) -> list[bytes]:
+def _pg_binary(frame: pd.DataFrame, kinds: list[str]) -> list[memoryview]:
     """Encode ``frame`` as PostgreSQL binary COPY tuples, one bytes object per row layout.
 
     A layout is the length of every cell (-1 for NULL); rows sharing one are a fixed-width
@@ -125,7 +131,7 @@ def _pg_binary(frame: pd.DataFrame, kinds: list[str]) -> list[bytes]:
             block[f"l{i}"] = width
             if width > 0:
                 block[f"v{i}"] = cols[i].take(rows, width)
-        out.append(block.tobytes())
+        out.append(memoryview(block).cast("B"))  # no copy; the writer thread sends it as is
     return out
 
 
@@ -134,7 +140,10 @@ def _copy_postgres(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) ->
     kinds = [_kind(table.c[name]) for name in frame.columns]
     names = ", ".join(quote(name) for name in frame.columns)
     raw = conn.connection.driver_connection
-    with raw.cursor() as cur, cur.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN (FORMAT binary)") as copy:
+    statement = f"COPY {quote(table.name)} ({names}) FROM STDIN (FORMAT binary)"
+    # The queued writer sends in a worker thread, so encoding the next chunk overlaps the
+    # server parsing this one.
+    with raw.cursor() as cur, cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
         copy.write(_PG_HEADER)
         for start in range(0, len(frame), CHUNK_ROWS):
             for block in _pg_binary(frame.iloc[start:start + CHUNK_ROWS], kinds):

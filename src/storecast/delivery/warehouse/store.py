@@ -204,12 +204,12 @@ class Warehouse:
         the run used; merged into ``sales`` (new weeks appended, changed weeks restated
         with the old values kept in ``sales_restatements``).
         """
-        rows = [self._forecast_rows(forecast, record, FORECAST)]
+        parts = [self._forecast_rows(forecast, record, FORECAST)]
         if backtest is not None and not backtest.empty:
-            rows.append(self._forecast_rows(backtest, record, BACKTEST))
-        frame = pd.concat(rows, ignore_index=True)
-        keys = [STORE, DEPT] if DEPT in frame.columns else [STORE]
-        n_series = record.n_series or int(frame.loc[frame["kind"] == FORECAST, keys].drop_duplicates().shape[0])
+            parts.append(self._forecast_rows(backtest, record, BACKTEST))
+        keys = [STORE, DEPT] if DEPT in forecast.columns else [STORE]
+        n_series = record.n_series or int(forecast[keys].drop_duplicates().shape[0])
+        n_rows = sum(len(p) for p in parts)
         with self.transaction() as conn:
             if history is not None:
                 ingest_id = f"run-{record.run_id}-{utcnow():%Y%m%dT%H%M%S%f}"
@@ -221,12 +221,13 @@ class Warehouse:
                                         message=f"history of run {record.run_id}", started_at=utcnow())
             for table in (t.forecasts, t.forecast_runs, t.quality_reports):
                 conn.execute(table.delete().where(table.c.run_id == record.run_id))
-            bulk_insert(conn, t.forecasts, frame)
+            for part in parts:  # one bulk load each: concatenating would copy every column
+                bulk_insert(conn, t.forecasts, part)
             self._fill_actuals(conn, t.forecasts.c.run_id == record.run_id)
             conn.execute(t.forecast_runs.insert().values(
                 run_id=record.run_id, created_at=record.created_at or utcnow(), model=record.model,
                 model_version=record.model_version, cutoff=pd.Timestamp(record.cutoff).date(),
-                level=record.level, horizon=record.horizon, n_series=n_series, n_rows=len(frame),
+                level=record.level, horizon=record.horizon, n_series=n_series, n_rows=n_rows,
                 data_source=record.data_source, data_fingerprint=record.data_fingerprint,
                 metrics=_json(_clean_json(record.metrics)), details=_json(record.details),
             ))
@@ -236,14 +237,24 @@ class Warehouse:
 
     @staticmethod
     def _forecast_rows(frame: pd.DataFrame, record: RunRecord, kind: str) -> pd.DataFrame:
-        out = frame.rename(columns={"yhat": "prediction", "y": "actual"})
-        missing = {STORE, WEEK, "step", "prediction"} - set(out.columns)
+        """The ``forecasts`` columns of ``frame``, built without copying the big ones."""
+        names = {"yhat": "prediction", "y": "actual"}
+        columns: dict[str, object] = {names.get(c, c): frame[c].to_numpy() for c in frame.columns}
+        missing = {STORE, WEEK, "step", "prediction"} - set(columns)
         if missing:
             raise StorecastError(f"{kind} frame of run {record.run_id} lacks columns {sorted(missing)}")
-        if kind == FORECAST or "cutoff" not in out.columns:
-            out = out.assign(cutoff=pd.Timestamp(record.cutoff))
-        out = out.assign(run_id=record.run_id, kind=kind, model=record.model, model_version=record.model_version)
-        return out[[c for c in (col.name for col in t.forecasts.columns) if c in out.columns]]
+        n = len(frame)
+
+        def constant(value: object) -> pd.Categorical:
+            return pd.Categorical.from_codes(np.zeros(n, dtype="int8"), categories=[value])
+
+        if kind == FORECAST or "cutoff" not in columns:
+            columns["cutoff"] = np.full(n, pd.Timestamp(record.cutoff).to_datetime64())
+        columns.update(run_id=constant(record.run_id), kind=constant(kind), model=constant(record.model))
+        if record.model_version is not None:
+            columns["model_version"] = constant(record.model_version)
+        wanted = [c.name for c in t.forecasts.columns if c.name in columns]
+        return pd.DataFrame({c: columns[c] for c in wanted}, copy=False)
 
     def _fill_actuals(self, conn: sa.Connection, where: sa.ColumnElement[bool]) -> None:
         """Copy known sales into ``forecasts.actual`` for the rows matching ``where``."""
