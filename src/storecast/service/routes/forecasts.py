@@ -53,7 +53,7 @@ def stores(snap: SnapshotDep, warehouse: WarehouseDep) -> Response:
     summary="A store's point forecast with 80%/95% intervals per week.",
     responses={404: {"description": "Unknown store or department."}},
 )
-def forecast(
+async def forecast(
     snap: SnapshotDep,
     store: Annotated[int, Path(ge=1, le=MAX_STORE, description="Store number.")],
     weeks: Annotated[int, Query(ge=1, le=MAX_WEEKS, description="Weeks ahead (1-52).")] = 13,
@@ -71,7 +71,7 @@ def forecast(
     summary="Every store's forecast for one week; `Accept: text/csv` gives CSV.",
     responses={200: {"content": {"text/csv": {}}}, 404: {"description": "Week outside the forecast."}},
 )
-def forecasts_for_week(
+async def forecasts_for_week(
     request: Request,
     snap: SnapshotDep,
     week: Annotated[dt.date, Query(description="A forecast week, YYYY-MM-DD (a Friday).")],
