@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from storecast import __version__
-from storecast.cli import data, evaluate, forecast, service, settings_cmd, warehouse
+from storecast.cli import data, evaluate, forecast, lifecycle, service, settings_cmd, warehouse
 from storecast.cli._common import configure
 
 app = typer.Typer(
@@ -40,6 +40,7 @@ data.register(app)
 settings_cmd.register(app)
 service.register(app)
 warehouse.register(app)
+lifecycle.register(app)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ export -> monitor -> retrain if the policy says so (monthly, or a drift alert).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import time
@@ -26,7 +27,13 @@ from storecast.delivery.predictions import predictions_table, write_predictions_
 from storecast.delivery.warehouse import Warehouse
 from storecast.errors import NotFoundError
 from storecast.features.holidays import flagged_holiday_weeks
-from storecast.lifecycle.monitoring import MonitorReport, latest_checks, monitor_job
+from storecast.lifecycle.monitoring import (
+    Check,
+    MonitorReport,
+    dispatch_alerts,
+    latest_checks,
+    monitor_job,
+)
 from storecast.lifecycle.registry import Registry
 from storecast.lifecycle.retrain import (
     RetrainDecision,
@@ -160,16 +167,28 @@ def refresh_job(
     fmt: str | None = None,
     allow_restatement: bool = False,
     retrain: bool = True,
+    today: dt.date | None = None,
     progress: Progress | None = None,
 ) -> RefreshResult:
-    """Ingest ``data`` (if given), forecast with the champion, monitor, retrain if due."""
+    """Ingest ``data`` (if given), forecast with the champion, monitor, retrain if due.
+
+    A file the quality gate rejects stops the refresh before anything is forecast or
+    retrained: the champion stays, an alert goes out, and the ``DataError`` is raised.
+    """
     say = progress or (lambda _msg: None)
     ingested = None
     if data is not None:
         from storecast.lifecycle.ingest import ingest_job
 
         say(f"ingesting {data}")
-        ingested = ingest_job(settings, data, allow_restatement=allow_restatement)
+        ingested = ingest_job(settings, data, allow_restatement=allow_restatement, fmt=fmt, today=today)
+        if ingested.status == "rejected":
+            dispatch_alerts(
+                [Check("quality_gate", str(data), float("nan"), 0.0, 0.0, "alert",
+                       f"weekly file rejected, champion kept: {ingested.message}")],
+                settings, source="refresh",
+            )
+            ingested.raise_for_status()
     with Warehouse(settings.resolved_warehouse_url) as wh:
         history = wh.history()
     if history is None:

@@ -44,6 +44,10 @@ Status = Literal["ok", "warn", "alert"]
 _RANK = {"ok": 0, "warn": 1, "alert": 2}
 #: Weeks of realized actuals the rolling checks look at.
 ROLLING_WEEKS = 4
+#: Fewer weeks than these since training give no status: one odd week (a moved Easter) is
+#: noise, not drift, and must not set off retraining.
+MIN_ACCURACY_WEEKS = 2
+MIN_DRIFT_WEEKS = 4
 #: Checks whose alert means the model no longer fits the world (they trigger retraining).
 DRIFT_CHECKS = ("realized_mape", "bias", "level_shift", "psi")
 _DIFFERENCED = ("temperature", "unemployment")
@@ -192,9 +196,14 @@ def covariate_checks(history: pd.DataFrame, trained_to: pd.Timestamp, settings: 
         change = _yoy_change(history, name)
         expected = change.loc[change[WEEK] <= trained_to, "change"].to_numpy()
         recent = change[change[WEEK] > trained_to]
-        value = psi(expected, recent["change"].to_numpy(),
-                    resolution=_RESOLUTION.get(name, _DEFAULT_RESOLUTION))
-        if math.isfinite(value):
+        n_weeks = recent[WEEK].nunique()
+        value = float("nan")
+        if n_weeks >= MIN_DRIFT_WEEKS:
+            value = psi(expected, recent["change"].to_numpy(),
+                        resolution=_RESOLUTION.get(name, _DEFAULT_RESOLUTION))
+        if n_weeks < MIN_DRIFT_WEEKS:
+            msg = f"{name}: {n_weeks} weeks since training, {MIN_DRIFT_WEEKS} needed"
+        elif math.isfinite(value):
             msg = f"{name} year-over-year change PSI {value:.3f} over {recent[WEEK].nunique()} weeks since training"
         else:
             msg = f"{name}: too few weeks for a year-over-year comparison"
@@ -208,9 +217,12 @@ def accuracy_checks(errors: pd.DataFrame, promise_mape: float, settings: Setting
     if errors.empty:
         return [Check("realized_mape", "all", float("nan"), settings.mape_warn_ratio, settings.mape_alert_ratio,
                       "ok", "no realized forecasts yet")]
+    weeks = errors[WEEK].nunique()
+    if weeks < MIN_ACCURACY_WEEKS:
+        return [Check("realized_mape", "all", float("nan"), settings.mape_warn_ratio, settings.mape_alert_ratio,
+                      "ok", f"{weeks} realized week(s) since training, {MIN_ACCURACY_WEEKS} needed")]
     realized = mape(errors["y"], errors["yhat"])
     ratio = realized / promise_mape if promise_mape and math.isfinite(promise_mape) else float("nan")
-    weeks = errors[WEEK].nunique()
     checks = [Check(
         "realized_mape", "all", ratio, settings.mape_warn_ratio, settings.mape_alert_ratio,
         status_of(ratio, settings.mape_warn_ratio, settings.mape_alert_ratio),
