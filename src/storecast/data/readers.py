@@ -463,10 +463,13 @@ def _convert_dates(col: pa.ChunkedArray, src: str, lines: np.ndarray, display: s
     return parsed[codes], []
 
 
-def _to_frame(raw: _Raw, columns: dict[str, str], display: str) -> pd.DataFrame:
-    """Convert every wanted column; collect all conversion problems before failing."""
+Columns = dict[str, np.ndarray]
+
+
+def _to_columns(raw: _Raw, columns: dict[str, str], display: str) -> Columns:
+    """Convert every wanted column to numpy; collect all conversion problems before failing."""
     issues = list(raw.issues)
-    data: dict[str, object] = {}
+    data: Columns = {}
     for src, canon in columns.items():
         col = raw.table.column(src)
         kind = _kind(canon)
@@ -475,21 +478,21 @@ def _to_frame(raw: _Raw, columns: dict[str, str], display: str) -> pd.DataFrame:
         elif kind == "bool":
             values, found = _convert_bool(col, src, raw.lines, display)
         elif kind == "str":
-            values, found = np.asarray(col.cast(pa.string()).to_pandas(), dtype=object), []
+            values, found = np.asarray(col.cast(pa.string()).to_pylist(), dtype=object), []
         else:
             values, found = _convert_numeric(col, src, kind, raw.lines, display)
         issues += found
-        data[canon] = values
+        if values is not None:
+            data[canon] = values
     errors = [i for i in issues if i.severity == "error"]
     if errors:
         raise ReadFailure(errors, display)
-    frame = pd.DataFrame(data, copy=False)
-    frame[SOURCE_ROW] = raw.lines
-    return frame
+    data[SOURCE_ROW] = raw.lines
+    return data
 
 
 def _read_file(path: Path, mapping: dict[str, str], required: Iterable[str],
-               ignore: Iterable[str] = ()) -> tuple[pd.DataFrame, list[Issue]]:
+               ignore: Iterable[str] = ()) -> tuple[Columns, list[Issue]]:
     display = str(path)
     parquet = path.suffix.lower() in {".parquet", ".pq"}
     header = _parquet_header(path, display) if parquet else _sniff_header(path)
@@ -497,7 +500,54 @@ def _read_file(path: Path, mapping: dict[str, str], required: Iterable[str],
     raw = _read_parquet_raw(path, columns, display) if parquet else _read_csv_raw(path, columns, display)
     if raw.table.num_rows == 0 and not raw.issues:
         raise ReadFailure([Issue("no_rows", "error", "the file has a header but no data rows", [2], file=display)], display)
-    return _to_frame(raw, columns, display), notes
+    return _to_columns(raw, columns, display), notes
+
+
+def _join_key(cols: Columns, on: Sequence[str], lo: int, span: int) -> np.ndarray:
+    """One int64 per row from a store and optionally a week (days offset into ``span``)."""
+    key = cols[STORE].astype(np.int64)
+    if WEEK in on:
+        days = cols[WEEK].astype("datetime64[D]").astype(np.int64) - lo
+        key = key * span + days
+    return key
+
+
+def _join(left: Columns, right: Columns, on: Sequence[str], display: str, what: str) -> None:
+    """Left-join ``right``'s columns onto ``left`` in place by a sorted-key lookup (no merge copies).
+
+    ``right`` is small (a row per store or store-week) and must be unique on ``on``."""
+    lo, span = 0, 1
+    if WEEK in on:
+        both = np.concatenate([left[WEEK], right[WEEK]]).astype("datetime64[D]").astype(np.int64)
+        lo, span = int(both.min()), int(both.max() - both.min()) + 1
+    rkey = _join_key(right, on, lo, span)
+    order = np.argsort(rkey, kind="stable")
+    sorted_key = rkey[order]
+    dup = np.flatnonzero(sorted_key[1:] == sorted_key[:-1])
+    if len(dup):
+        lines = right[SOURCE_ROW]
+        rows = sorted({int(lines[order[i]]) for i in dup} | {int(lines[order[i + 1]]) for i in dup})
+        raise ReadFailure([Issue("duplicates", "error", f"{what} appear more than once (rows {', '.join(map(str, rows[:5]))})",
+                                 rows, file=display)], display)
+    lkey = _join_key(left, on, lo, span)
+    pos = np.searchsorted(sorted_key, lkey)
+    pos_ok = np.minimum(pos, len(sorted_key) - 1)
+    found = sorted_key[pos_ok] == lkey
+    take = order[pos_ok]
+    for name, values in right.items():
+        if name in (*on, SOURCE_ROW):
+            continue
+        picked = values[take]
+        if not found.all():
+            picked = picked.astype(object) if values.dtype == object else picked.astype("float64")
+            picked[~found] = None if values.dtype == object else np.nan
+        left[name] = picked
+
+
+def _frame(cols: Columns) -> pd.DataFrame:
+    """Canonical column order; the arrays become the frame's columns without copying."""
+    order = [c for c in CANONICAL_ORDER if c in cols]
+    return pd.DataFrame({c: cols[c] for c in order}, copy=False)
 
 
 # ---- formats -------------------------------------------------------------------------------------
@@ -530,51 +580,36 @@ def detect_format(path: Path, settings: Settings) -> str:
     )], str(path))
 
 
-def _canonical(frame: pd.DataFrame) -> pd.DataFrame:
-    order = [c for c in CANONICAL_ORDER if c in frame.columns]
-    return frame[[*order, SOURCE_ROW]]
-
-
-def _read_walmart(path: Path) -> tuple[pd.DataFrame, list[Issue]]:
+def _read_walmart(path: Path) -> tuple[Columns, list[Issue]]:
     return _read_file(path, WALMART_MAP, ["Store", "Date", "Weekly_Sales", "Holiday_Flag"])
 
 
-def _unique_or_fail(frame: pd.DataFrame, keys: list[str], display: str, what: str) -> None:
-    dup = frame.duplicated(keys, keep=False)
-    if dup.any():
-        rows = frame.loc[dup, SOURCE_ROW].tolist()
-        raise ReadFailure([Issue("duplicates", "error", f"{what} appear more than once (rows {', '.join(map(str, rows[:5]))})",
-                                 rows, file=display)], display)
-
-
-def _read_recruiting(path: Path) -> tuple[pd.DataFrame, list[Issue], str]:
+def _read_recruiting(path: Path) -> tuple[Columns, list[Issue], str]:
     folder = path if path.is_dir() else path.parent
     train = path if path.is_file() else folder / "train.csv"
     if not train.is_file():
         raise DataError("no train.csv in this folder (the competition format needs train.csv, "
                         "and reads features.csv and stores.csv beside it)", path=str(folder))
-    frame, notes = _read_file(train, TRAIN_MAP, list(TRAIN_MAP))
+    cols, notes = _read_file(train, TRAIN_MAP, list(TRAIN_MAP))
     features, stores = folder / "features.csv", folder / "stores.csv"
     if features.is_file():
         feats, more = _read_file(features, FEATURES_MAP, ["Store", "Date"], ignore=["IsHoliday"])
         notes += more
-        _unique_or_fail(feats, [STORE, WEEK], str(features), "store-weeks in features.csv")
-        frame = frame.merge(feats.drop(columns=SOURCE_ROW), on=[STORE, WEEK], how="left", sort=False, copy=False)
+        _join(cols, feats, [STORE, WEEK], str(features), "store-weeks in features.csv")
     else:
         notes.append(Issue("missing_columns", "warning", f"{features.name} not found beside {train.name}: no weather, "
                            "fuel, CPI, unemployment or markdown covariates", file=str(features)))
     if stores.is_file():
         info, more = _read_file(stores, STORES_MAP, ["Store"])
         notes += more
-        _unique_or_fail(info, [STORE], str(stores), "stores in stores.csv")
-        frame = frame.merge(info.drop(columns=SOURCE_ROW), on=STORE, how="left", sort=False, copy=False)
+        _join(cols, info, [STORE], str(stores), "stores in stores.csv")
     else:
         notes.append(Issue("missing_columns", "warning", f"{stores.name} not found beside {train.name}: no store type "
                            "or size", file=str(stores)))
-    return frame, notes, str(folder if path.is_dir() else train)
+    return cols, notes, str(folder if path.is_dir() else train)
 
 
-def _read_generic(path: Path, settings: Settings) -> tuple[pd.DataFrame, list[Issue]]:
+def _read_generic(path: Path, settings: Settings) -> tuple[Columns, list[Issue]]:
     cols = settings.columns
     unknown = sorted(set(cols.covariates.values()) - set(COVARIATES))
     if unknown:
@@ -586,12 +621,12 @@ def _read_generic(path: Path, settings: Settings) -> tuple[pd.DataFrame, list[Is
     if cols.holiday:
         mapping[cols.holiday] = HOLIDAY
     mapping.update(cols.covariates)
-    frame, notes = _read_file(path, mapping, list(mapping))
-    if HOLIDAY not in frame.columns:
-        frame[HOLIDAY] = False
+    cols_read, notes = _read_file(path, mapping, list(mapping))
+    if HOLIDAY not in cols_read:
+        cols_read[HOLIDAY] = np.zeros(len(cols_read[SOURCE_ROW]), dtype=bool)
         notes.append(Issue("missing_columns", "warning", "no holiday column mapped (columns.holiday): "
                            "every week is treated as a non-holiday week", file=str(path)))
-    return frame, notes
+    return cols_read, notes
 
 
 def _read(path: Path, settings: Settings, fmt: str | None) -> tuple[Dataset, list[Issue]]:
@@ -606,12 +641,12 @@ def _read(path: Path, settings: Settings, fmt: str | None) -> tuple[Dataset, lis
         raise DataError(f"a folder can only be read as the competition format, not {fmt}", path=str(path))
     source = str(path)
     if fmt == "walmart":
-        frame, notes = _read_walmart(path)
+        cols, notes = _read_walmart(path)
     elif fmt == "recruiting":
-        frame, notes, source = _read_recruiting(path)
+        cols, notes, source = _read_recruiting(path)
     else:
-        frame, notes = _read_generic(path, settings)
-    return Dataset.from_frame(_canonical(frame), source=source), notes
+        cols, notes = _read_generic(path, settings)
+    return Dataset.from_frame(_frame(cols), source=source, source_rows=cols[SOURCE_ROW]), notes
 
 
 def read_history(path: Path | str, settings: Settings, fmt: str | None = None) -> Dataset:

@@ -81,12 +81,26 @@ def canonical_schema(level: Level, *, allow_future: bool = False) -> pa.DataFram
 
 
 def fingerprint(frame: pd.DataFrame) -> str:
-    """A stable content hash of a canonical frame (order-insensitive over rows)."""
+    """A stable content hash of a canonical frame (order-insensitive over rows and columns).
+
+    Per-column row hashes, in series-week order and column-name order, are folded into one
+    uint64 per row and that array is hashed: no sorted copy of the frame is made when the
+    frame is already in series-week order.
+    """
     keys = series_keys(frame)
-    ordered = frame.sort_values([*keys, WEEK]).reset_index(drop=True)
-    ordered = ordered[sorted(ordered.columns)]
-    hashed = pd.util.hash_pandas_object(ordered, index=False).to_numpy()
-    return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
+    order = None
+    if not is_sorted(frame, [*keys, WEEK]):
+        order = np.lexsort([frame[c].to_numpy() for c in reversed([*keys, WEEK])])
+    folded = np.zeros(len(frame), dtype=np.uint64)
+    digest = hashlib.sha256()
+    for name in sorted(frame.columns):
+        hashed = pd.util.hash_pandas_object(frame[name], index=False).to_numpy()
+        if order is not None:
+            hashed = hashed[order]
+        folded = (folded * np.uint64(1_000_003)) ^ hashed
+        digest.update(name.encode() + b"\0")
+    digest.update(folded.tobytes())
+    return digest.hexdigest()[:16]
 
 
 def is_sorted(frame: pd.DataFrame, columns: list[str]) -> bool:
@@ -115,17 +129,25 @@ class Dataset:
     source_rows: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, source: str) -> Dataset:
-        """Sort by series and week (skipped when already sorted) and split off ``source_row``."""
+    def from_frame(cls, frame: pd.DataFrame, source: str, *, source_rows: np.ndarray | None = None) -> Dataset:
+        """Sort by series and week (skipped when already sorted) and keep file lines aside.
+
+        File lines come from ``source_rows`` (aligned with ``frame``) or a ``source_row``
+        column, which is taken out of the frame. No copy is made of a sorted frame.
+        """
         level: Level = "dept" if DEPT in frame.columns else "store"
         keys = series_keys(level)
-        if not is_sorted(frame, [*keys, WEEK]):
-            frame = frame.sort_values([*keys, WEEK], kind="stable")
-        frame = frame.reset_index(drop=True)
-        rows = None
+        rows = source_rows
         if SOURCE_ROW in frame.columns:
             rows = frame[SOURCE_ROW].to_numpy(dtype="int64")
             frame = frame.drop(columns=SOURCE_ROW)
+        if not is_sorted(frame, [*keys, WEEK]):
+            order = np.lexsort([frame[c].to_numpy() for c in reversed([*keys, WEEK])])
+            frame = frame.take(order)
+            rows = None if rows is None else np.asarray(rows)[order]
+        if not (isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and frame.index.step == 1):
+            frame = frame.copy(deep=False)
+            frame.index = pd.RangeIndex(len(frame))
         return cls(frame=frame, level=level, source=source, fingerprint=fingerprint(frame), source_rows=rows)
 
     @property
