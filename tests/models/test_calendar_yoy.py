@@ -51,3 +51,44 @@ def test_inverse_error_weights() -> None:
     w = _weights(["a", "b"], {"a": 0.02, "b": 0.04})
     assert abs(sum(w.values()) - 1) < 1e-12 and w["a"] > w["b"] > 0.25
     assert _weights(["a", "b"], {"a": 0.02}) == {"a": 0.5, "b": 0.5}
+
+
+def _shared_season(noise: float, own_shape: float, seed: int = 3) -> pd.DataFrame:
+    """Stores sharing one seasonal profile, each with its own persistent shape and weekly noise."""
+    rng = np.random.default_rng(seed)
+    weeks = pd.date_range("2010-01-08", periods=150, freq="7D")
+    woy = (weeks.dayofyear.to_numpy() - 1) // 7
+    season = 0.25 * np.sin(2 * np.pi * woy / 52) + 0.4 * (woy == 50)
+    rows = []
+    for store in range(1, 31):
+        own = own_shape * np.cos(2 * np.pi * (woy + store) / 13)
+        log_sales = np.log(1e5 * (1 + store / 10)) + season + own + rng.normal(0, noise, len(weeks))
+        rows.append(pd.DataFrame({"store": store, WEEK: weeks, "sales": np.exp(log_sales)}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _holdout_mape(history: pd.DataFrame, **params: object) -> float:
+    cut = history[WEEK].max() - pd.Timedelta(weeks=13)
+    model = CalendarYoY(**params).fit(history[history[WEEK] <= cut])
+    pair = model.predict(13).merge(history, on=["store", WEEK])
+    return float((np.abs(pair["sales"] - pair["yhat"]) / pair["sales"]).mean())
+
+
+def test_shape_pooling_weight_is_learned_in_unit_interval() -> None:
+    noisy = CalendarYoY().fit(_shared_season(noise=0.04, own_shape=0.0))
+    clean = CalendarYoY().fit(_shared_season(noise=0.002, own_shape=0.08))
+    for model in (noisy, clean):
+        assert ((model.keep_ >= 0) & (model.keep_ <= 1)).all()
+    # Noise only: a store's own deviation is not worth keeping; a persistent own shape is.
+    assert noisy.keep_.mean() < 0.3
+    assert clean.keep_.mean() > 0.8
+
+
+def test_shape_pooling_helps_when_stores_share_a_season() -> None:
+    history = _shared_season(noise=0.04, own_shape=0.01)
+    assert _holdout_mape(history) < 0.9 * _holdout_mape(history, shape_pooling=None)
+
+
+def test_fixed_shape_pooling_is_respected() -> None:
+    model = CalendarYoY(shape_pooling=0.5).fit(_shared_season(noise=0.04, own_shape=0.0))
+    assert np.allclose(model.keep_, 0.5)

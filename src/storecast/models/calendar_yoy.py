@@ -16,6 +16,13 @@ in log space is::
 - ``g_k`` is the series' recent k-year growth: an exponentially weighted, outlier-clipped
   mean of its corrected k-year log differences over the last weeks.
 
+- ``y[c]`` is shape-pooled first: a series' own seasonal deviation from the chain (its
+  deviation from the chain mean log, minus the local mean of that deviation) is shrunk
+  toward the chain's shape by ``1 - keep``. ``keep`` is empirical Bayes per week: the noise
+  variance of the own shape is what does not persist from one year to the next in the
+  training data, and ``keep = 1 - noise / spread``, where spread is the stores' dispersion
+  of own shape that week (holiday weeks, where stores differ a lot, keep more).
+
 The years are averaged with weights ``1/k``. A series without a comparable week (shorter
 than a year, or gappy) falls back to the mean of its last weeks. Series with zero or
 negative sales (returns, at department level) are shifted before taking logs.
@@ -69,12 +76,17 @@ class CalendarYoY(Forecaster):
         min_growth_pairs: int = 8,
         max_years: int = 5,
         fallback_weeks: int = 8,
+        shape_pooling: float | str | None = "auto",
+        shape_window: int = 6,
         **params: Any,
     ) -> None:
         super().__init__(
             seed=seed, growth_weeks=growth_weeks, growth_halflife=growth_halflife,
-            max_years=max_years, fallback_weeks=fallback_weeks, min_growth_pairs=min_growth_pairs, **params,
+            max_years=max_years, fallback_weeks=fallback_weeks, min_growth_pairs=min_growth_pairs,
+            shape_pooling=shape_pooling, shape_window=shape_window, **params,
         )
+        self.shape_pooling = shape_pooling
+        self.shape_window = shape_window
         self.min_growth_pairs = min_growth_pairs
         self.growth_weeks = growth_weeks
         self.growth_halflife = growth_halflife
@@ -100,19 +112,45 @@ class CalendarYoY(Forecaster):
         x = effect_matrix(grid)
         pos = {w: i for i, w in enumerate(grid)}
 
-        diffs, dxs = [], []
+        self.keep_ = self._shape_weights(logy, grid, pos)
+        self.ref_ = _pooled(logy, self.keep_, self.shape_window)
+        diffs, dxs, gdiffs = [], [], []
         for k in range(1, self.max_years + 1):
             idx, ok = _positions(grid, k, pos)
             if not ok.any():
                 break
             d = np.full_like(logy, np.nan)
             d[ok] = logy[ok] - logy[idx[ok]]
+            gd = np.full_like(logy, np.nan)
+            gd[ok] = logy[ok] - self.ref_[idx[ok]]
+            gdiffs.append(gd)
             dx = np.zeros_like(x)
             dx[ok] = x[ok] - x[idx[ok]]
             diffs.append(d)
             dxs.append(dx)
         self.beta_pooled_, self.beta_ = self._effects(diffs, dxs, logy, x, grid)
-        self.growth_ = self._growth(diffs, dxs)
+        self.growth_ = self._growth(gdiffs, dxs)
+
+    def _shape_weights(self, logy: np.ndarray, grid: pd.DatetimeIndex, pos: dict[pd.Timestamp, int]) -> np.ndarray:
+        """Per week, how much of a series' own seasonal deviation from the chain to keep."""
+        if self.shape_pooling is None:
+            return np.ones(len(grid))
+        if self.shape_pooling != "auto":
+            return np.full(len(grid), float(self.shape_pooling))
+        r = _shape(logy, self.shape_window)
+        idx, ok = _positions(grid, 1, pos)
+        # Only weeks whose local mean is centred (not at the history's ends) estimate noise.
+        inner = np.zeros(len(grid), dtype=bool)
+        inner[self.shape_window : len(grid) - self.shape_window] = True
+        ok &= inner & inner[np.maximum(idx, 0)]
+        a, b = r[ok], r[idx[ok]]
+        both = np.isfinite(a) & np.isfinite(b)
+        if both.sum() < 30:
+            return np.ones(len(grid))
+        a, b = a[both], b[both]
+        noise = max((np.mean(a * a) + np.mean(b * b)) / 2 - np.mean(a * b), 0.0)
+        spread = np.nanmean(r * r, axis=1)
+        return np.clip(1 - noise / np.where(spread > 0, spread, np.inf), 0.0, 1.0)
 
     def _prior(self, logy: np.ndarray, x: np.ndarray, grid: pd.DatetimeIndex) -> np.ndarray:
         """Prior effects: zero, except a pre-Christmas shopping day, worth one seventh of the
@@ -211,7 +249,7 @@ class CalendarYoY(Forecaster):
                 continue
             growth = self.growth_[k - 1]
             src = np.full((horizon, n_series), np.nan)
-            src[ok] = self.logy_[idx[ok]]
+            src[ok] = self.ref_[idx[ok]]
             dx = np.zeros_like(x_future)
             dx[ok] = x_future[ok] - x_hist[idx[ok]]
             value = src + dx @ self.beta_.T + growth[None, :]
@@ -237,6 +275,9 @@ class CalendarYoY(Forecaster):
     def _save_state(self, folder: Path) -> dict[str, Any]:
         cols = [f"s{i}" for i in range(self.logy_.shape[1])]
         pd.DataFrame(self.logy_, columns=cols).assign(week=self.weeks_).to_parquet(folder / "log_sales.parquet", index=False)
+        pd.DataFrame(self.ref_, columns=cols).assign(week=self.weeks_, keep=self.keep_).to_parquet(
+            folder / "reference.parquet", index=False
+        )
         series = self.series_.copy()
         series["shift"] = self.shift_
         for j, name in enumerate(EFFECTS):
@@ -250,6 +291,9 @@ class CalendarYoY(Forecaster):
         table = pd.read_parquet(folder / "log_sales.parquet")
         self.weeks_ = pd.DatetimeIndex(table.pop("week"))
         self.logy_ = table.to_numpy(float)
+        ref = pd.read_parquet(folder / "reference.parquet")
+        self.keep_ = ref.pop("keep").to_numpy(float)
+        self.ref_ = ref.drop(columns="week").to_numpy(float)
         series = pd.read_parquet(folder / "series.parquet")
         self.series_ = series[self.keys_].copy()
         self.shift_ = series["shift"].to_numpy(float)
@@ -260,6 +304,26 @@ class CalendarYoY(Forecaster):
     def effects(self) -> pd.Series:
         """The pooled calendar effects in log points, named (for reports and tests)."""
         return pd.Series(self.beta_pooled_, index=list(EFFECTS))
+
+
+def _chain_deviation(logy: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each series' deviation from the chain's mean log, and its centred rolling mean."""
+    dev = logy - np.nanmean(logy, axis=1, keepdims=True) if logy.shape[1] else logy
+    local = pd.DataFrame(dev).rolling(2 * window + 1, center=True, min_periods=1).mean().to_numpy()
+    return dev, local
+
+
+def _shape(logy: np.ndarray, window: int) -> np.ndarray:
+    """A series' own seasonal shape: its chain deviation minus the local mean of it."""
+    dev, local = _chain_deviation(logy, window)
+    return dev - local
+
+
+def _pooled(logy: np.ndarray, keep: np.ndarray, window: int) -> np.ndarray:
+    """Log history with each series' own shape shrunk toward the chain's by ``1 - keep``."""
+    if np.all(keep >= 1):
+        return logy.copy()
+    return logy - (1 - keep)[:, None] * _shape(logy, window)
 
 
 def _positions(weeks: pd.DatetimeIndex, years_back: int, pos: dict[pd.Timestamp, int]) -> tuple[np.ndarray, np.ndarray]:
