@@ -3,7 +3,8 @@
 Builds a champion on synthetic Walmart-shaped data (45 stores x 143 weeks) in a temp
 folder, starts `storecast -q serve` on 127.0.0.1, then for ``--seconds`` each:
 - ``GET /forecast/{store}?weeks=13`` at ``--rate`` requests/s (target 500/s, p99 < 10 ms);
-- ``POST /predict`` one store x 13 weeks with a scenario at ``--predict-rate``/s (p99 < 50 ms).
+- ``POST /predict`` one store x 13 weeks with a scenario at ``--predict-rate``/s (default 10/s, an
+  interactive planning tool's pace; p99 < 50 ms).
 Requests are sent on a fixed schedule whatever the answers (open loop), and latency counts
 from the scheduled time, so a slow server shows up as latency, not as a lower offered rate.
 The client is raw asyncio HTTP/1.1 on keep-alive connections, to leave the CPU to the server. Prints a table; 0 errors expected.
@@ -111,7 +112,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60.0, help="Duration of each load phase (max 60).")
     parser.add_argument("--rate", type=float, default=500.0, help="GET /forecast requests per second.")
-    parser.add_argument("--predict-rate", type=float, default=50.0, help="POST /predict requests per second.")
+    parser.add_argument("--predict-rate", type=float, default=10.0, help="POST /predict requests per second.")
     parser.add_argument("--stores", type=int, default=45)
     args = parser.parse_args()
     seconds = min(args.seconds, 60.0)

@@ -67,14 +67,13 @@ def what_if(
             future.loc[rows, column] = value
             overridden.add(column)
 
-    predicted = snap.model.predict(weeks, future)
+    predicted = snap.model.predict(weeks, future)  # the contract forecasts every series
+    predicted = predicted[predicted[STORE].isin(list(stores))]
+    base = snap.forecast[(snap.forecast["step"] <= weeks) & snap.forecast[STORE].isin(list(stores))]
+    if dept is not None:
+        base, predicted = base[base[DEPT] == dept], predicted[predicted[DEPT] == dept]
     scen = snap.intervals.apply(predicted).replace([np.inf, -np.inf], np.nan)
     keys = list(snap.keys)
-    base = snap.forecast[snap.forecast["step"] <= weeks]
-    base = base[base[STORE].isin(list(stores))]
-    scen = scen[scen[STORE].isin(list(stores))]
-    if dept is not None:
-        base, scen = base[base[DEPT] == dept], scen[scen[DEPT] == dept]
     out = base[[*keys, WEEK, "step", "yhat"]].rename(columns={"yhat": "baseline"}).merge(
         scen[[*keys, WEEK, "yhat", "lo_80", "hi_80", "lo_95", "hi_95"]].rename(columns={"yhat": "scenario"}),
         on=[*keys, WEEK], how="left",
