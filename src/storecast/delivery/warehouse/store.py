@@ -234,6 +234,18 @@ class Warehouse:
             if quality is not None:
                 self._insert_quality(conn, quality, report_id=f"run-{record.run_id}", run_id=record.run_id,
                                      source=record.data_source)
+        self._after_bulk_load(t.forecasts, n_rows)
+
+    def _after_bulk_load(self, table: sa.Table, n_rows: int) -> None:
+        """PostgreSQL: refresh planner statistics and summarize the new block ranges now,
+        so the first reads after a big load use the index instead of scanning everything."""
+        if self.dialect != "postgresql" or n_rows < 100_000:
+            return
+        with self.engine.connect() as conn:
+            conn.execute(sa.text(f"ANALYZE {table.name}"))
+            if table is t.forecasts:
+                conn.execute(sa.text("SELECT brin_summarize_new_values('ix_forecasts_run_store')"))
+            conn.commit()
 
     @staticmethod
     def _forecast_rows(frame: pd.DataFrame, record: RunRecord, kind: str) -> pd.DataFrame:

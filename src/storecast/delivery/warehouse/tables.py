@@ -65,7 +65,8 @@ forecasts = sa.Table(
     # A run's rows are loaded together, sorted by series, so a block-range index finds a
     # run (and a store in it) for almost nothing at load time. DuckDB's zone maps do the
     # same there without any index; an ART index would slow its bulk load several-fold.
-    sa.Index("ix_forecasts_run_store", "run_id", "store", postgresql_using="brin").ddl_if(dialect="postgresql"),
+    sa.Index("ix_forecasts_run_store", "run_id", "store", postgresql_using="brin",
+             postgresql_with={"autosummarize": "on"}).ddl_if(dialect="postgresql"),
 )
 
 #: One row per run: what produced the forecasts and how well it backtested.
