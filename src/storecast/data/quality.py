@@ -16,6 +16,7 @@ changes, gaps and duplicates from week differences): no per-series Python loops.
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -159,7 +160,7 @@ class _Ctx:
             both = both.iloc[order].reset_index(drop=True)
             self.is_new, self.pos = is_new[order], new_pos[order]
         else:
-            both = frame[cols]
+            both = frame  # the checks only read: no copy
             order = np.arange(n)
             if not is_sorted(frame, [*keys, WEEK]):
                 order = np.lexsort([frame[WEEK].to_numpy(), *[frame[k].to_numpy() for k in reversed(keys)]])
@@ -316,8 +317,9 @@ def _grid_checks(ctx: _Ctx, today: dt.date) -> list[Issue]:
 
 def _holiday_check(ctx: _Ctx) -> list[Issue]:
     new = ctx.is_new
-    flags = ctx.frame[HOLIDAY].to_numpy()[new].astype(np.int64)
-    codes, _ = pd.factorize(ctx.days[new])
+    flags = ctx.frame[HOLIDAY].to_numpy()[new]
+    days = ctx.days[new]
+    codes = days - days.min()  # weeks index a short day range: bincount, no hashing
     ones = np.bincount(codes, weights=flags)
     total = np.bincount(codes)
     split = (ones > 0) & (ones < total)
@@ -333,18 +335,29 @@ def _holiday_check(ctx: _Ctx) -> list[Issue]:
                   f"are those that disagree with the week's majority", rows, ctx.series(mask), count=int(mask.sum()))]
 
 
+def _series_median(values: np.ndarray, ctx: _Ctx) -> np.ndarray:
+    """Per-series median (NaN-aware). A rectangular panel (every series the same length, the
+    usual case) is one reshape and a partition; otherwise a grouped median."""
+    lengths = np.bincount(ctx.sid)
+    if len(lengths) and (lengths == lengths[0]).all():
+        panel = values.reshape(len(lengths), lengths[0])
+        # np.nanmedian goes through masked arrays for short rows: only use it when needed
+        return np.nanmedian(panel, axis=1) if np.isnan(values).any() else np.median(panel, axis=1)
+    return pd.Series(values).groupby(ctx.sid, sort=False).median().to_numpy()
+
+
 def _outlier_check(ctx: _Ctx, settings: Settings) -> list[Issue]:
-    sales = pd.Series(ctx.frame[TARGET].to_numpy(dtype="float64"))
-    finite = np.isfinite(sales.to_numpy())
-    sales = sales.where(finite)
-    grouped = sales.groupby(ctx.sid)
-    median = grouped.transform("median").to_numpy()
-    dev = np.abs(sales.to_numpy() - median)
-    mad = pd.Series(dev).groupby(ctx.sid).transform("median").to_numpy()
-    length = np.bincount(ctx.sid)[ctx.sid]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = dev / (_MAD_TO_SIGMA * mad)
-    outlier = (length >= MIN_OUTLIER_HISTORY) & (mad > 0) & (z > settings.outlier_mad_threshold) & ctx.is_new
+    sales = ctx.frame[TARGET].to_numpy(dtype="float64")
+    if not np.isfinite(sales).all():
+        sales = np.where(np.isfinite(sales), sales, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN series: median NaN, no outliers
+        median = _series_median(sales, ctx)
+        dev = np.abs(sales - median[ctx.sid])
+        mad = _series_median(dev, ctx)
+    long_enough = np.bincount(ctx.sid) >= MIN_OUTLIER_HISTORY
+    scale = np.where(long_enough & (mad > 0), _MAD_TO_SIGMA * mad, np.inf)
+    outlier = (dev > settings.outlier_mad_threshold * scale[ctx.sid]) & ctx.is_new
     if not outlier.any():
         return []
     rows = ctx.rows(outlier)

@@ -518,8 +518,9 @@ def _join(left: Columns, right: Columns, on: Sequence[str], display: str, what: 
     ``right`` is small (a row per store or store-week) and must be unique on ``on``."""
     lo, span = 0, 1
     if WEEK in on:
-        both = np.concatenate([left[WEEK], right[WEEK]]).astype("datetime64[D]").astype(np.int64)
-        lo, span = int(both.min()), int(both.max() - both.min()) + 1
+        ends = [w.astype("datetime64[D]").astype(np.int64) for w in (left[WEEK].min(), left[WEEK].max(),
+                                                                      right[WEEK].min(), right[WEEK].max())]
+        lo, span = int(min(ends)), int(max(ends) - min(ends)) + 1
     rkey = _join_key(right, on, lo, span)
     order = np.argsort(rkey, kind="stable")
     sorted_key = rkey[order]

@@ -83,23 +83,22 @@ def canonical_schema(level: Level, *, allow_future: bool = False) -> pa.DataFram
 def fingerprint(frame: pd.DataFrame) -> str:
     """A stable content hash of a canonical frame (order-insensitive over rows and columns).
 
-    Per-column row hashes, in series-week order and column-name order, are folded into one
-    uint64 per row and that array is hashed: no sorted copy of the frame is made when the
-    frame is already in series-week order.
+    Columns are hashed in name order, each as its raw bytes in series-week order (object
+    columns through pandas' row hashes); a frame already in that order is not copied.
     """
     keys = series_keys(frame)
     order = None
     if not is_sorted(frame, [*keys, WEEK]):
         order = np.lexsort([frame[c].to_numpy() for c in reversed([*keys, WEEK])])
-    folded = np.zeros(len(frame), dtype=np.uint64)
     digest = hashlib.sha256()
     for name in sorted(frame.columns):
-        hashed = pd.util.hash_pandas_object(frame[name], index=False).to_numpy()
+        values = frame[name].to_numpy()
+        if values.dtype == object:
+            values = pd.util.hash_pandas_object(frame[name], index=False).to_numpy()
         if order is not None:
-            hashed = hashed[order]
-        folded = (folded * np.uint64(1_000_003)) ^ hashed
-        digest.update(name.encode() + b"\0")
-    digest.update(folded.tobytes())
+            values = values[order]
+        digest.update(f"{name}:{values.dtype.str}\0".encode())
+        digest.update(np.ascontiguousarray(values).view(np.uint8))
     return digest.hexdigest()[:16]
 
 
