@@ -129,12 +129,19 @@ def realized_errors(forecasts: pd.DataFrame, sales: pd.DataFrame, keys: list[str
 
 
 def weekly_realized(errors: pd.DataFrame) -> pd.DataFrame:
-    """Realized MAPE per actual week: of the nearest forecast (step = smallest) and of all steps."""
+    """Realized MAPE per actual week: of the nearest forecast and of all stored forecasts.
+
+    The nearest forecast of a series is its smallest step; when two runs share that step
+    (a refresh, then a retrain, in one week) the later run is the one that was published.
+    """
     if errors.empty:
         return pd.DataFrame(columns=[WEEK, "realized_mape", "realized_mape_all_steps", "n"])
+    keys = [c for c in (STORE, DEPT) if c in errors]
     rows = []
     for week, part in errors.groupby(WEEK, sort=True):
         nearest = part[part["step"] == part["step"].min()]
+        if "run_id" in nearest:
+            nearest = nearest.sort_values("run_id", kind="stable").drop_duplicates(keys, keep="last")
         rows.append({WEEK: week, "realized_mape": mape(nearest["y"], nearest["yhat"]),
                      "realized_mape_all_steps": mape(part["y"], part["yhat"]), "n": len(nearest)})
     return pd.DataFrame(rows)

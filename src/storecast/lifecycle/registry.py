@@ -12,6 +12,7 @@ MLflow is slow to import, so it is imported inside the functions that need it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import math
@@ -61,6 +62,23 @@ def _finite(metrics: dict[str, float]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
 
 
+@functools.lru_cache(maxsize=8)
+def _client_for(uri: str) -> Any:
+    """One MLflow client per URI and process: creating one costs a database handshake."""
+    # Quiet: no tqdm bars when artifacts are downloaded, no INFO lines on DB creation.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for noisy in ("mlflow", "alembic"):
+        logging.getLogger(noisy).setLevel(max(logging.getLogger(noisy).level, logging.WARNING))
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    except Exception as exc:  # unreachable server, bad scheme
+        raise ConfigError(f"cannot open the MLflow registry at {uri!r}: {exc}") from exc
+
+
 def _artifact_root(tracking_uri: str) -> str | None:
     """Artifacts of a local sqlite store go next to the database, not into the working dir."""
     if tracking_uri.startswith("sqlite:///"):
@@ -81,18 +99,7 @@ class Registry:
     @property
     def _client(self) -> Any:
         if self._client_ is None:
-            # Quiet: no tqdm bars when artifacts are downloaded, no INFO lines on DB creation.
-            os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-            for noisy in ("mlflow", "alembic"):
-                logging.getLogger(noisy).setLevel(max(logging.getLogger(noisy).level, logging.WARNING))
-            if self.uri.startswith("sqlite:///"):
-                Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            try:
-                from mlflow import MlflowClient
-
-                self._client_ = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
-            except Exception as exc:  # unreachable server, bad scheme
-                raise ConfigError(f"cannot open the MLflow registry at {self.uri!r}: {exc}") from exc
+            self._client_ = _client_for(self.uri)
         return self._client_
 
     def _experiment_id(self) -> str:
