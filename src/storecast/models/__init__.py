@@ -7,12 +7,19 @@ from storecast.models.base import Forecaster
 from storecast.models.baselines import SeasonalNaive, YoYScaled
 from storecast.models.calendar_yoy import CalendarYoY
 from storecast.models.ensemble import Ensemble
+from storecast.models.gbm import GBMModel
+from storecast.models.statistical import ARIMAXModel, AutoARIMAModel, ETSModel, MSTLModel
 
 MODELS: dict[str, type[Forecaster]] = {
     SeasonalNaive.name: SeasonalNaive,
     YoYScaled.name: YoYScaled,
     CalendarYoY.name: CalendarYoY,
     Ensemble.name: Ensemble,
+    MSTLModel.name: MSTLModel,
+    ETSModel.name: ETSModel,
+    AutoARIMAModel.name: AutoARIMAModel,
+    ARIMAXModel.name: ARIMAXModel,
+    GBMModel.name: GBMModel,
 }
 
 #: What ``model = "auto"`` means.

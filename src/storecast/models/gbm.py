@@ -1,0 +1,346 @@
+"""A global LightGBM model: every series pooled, one direct model for all horizon steps.
+
+Two years of weekly history hold only two examples of each holiday per series, so the
+model learns from all series at once. Each training row is (series, origin week, step):
+the target is the sales of the week ``step`` weeks after the origin divided by the
+series' scale at the origin (mean absolute sales of the last 52 weeks), so stores and
+departments of any size - and department series with zero or negative weeks - share one
+model. Features, all known at the origin:
+
+- the target week's retail calendar (``features.calendar``: holiday weeks, weeks to and
+  from each holiday, pre-Christmas weeks, month-start days, calendar drift) and the step;
+- last year's comparable week (calendar-aligned, so Thanksgiving meets Thanksgiving) and
+  its neighbours, plain lag 52, and the recent level (last 1/4/13 weeks) - all scaled;
+- year-over-year growth of the 13-week level; the scale itself (log);
+- known-future covariates of the target week (``is_holiday``, ``markdown1..5``; a forecast
+  reads them from ``future``), past-only covariates (temperature, fuel, CPI, unemployment)
+  as last observed at the origin, store type and size, and the department as a category.
+
+Lags never reach past the origin, so one model serves every step (direct, not recursive).
+Deterministic: fixed seed, ``deterministic=True``, one thread. Saved as LightGBM's text
+model plus the tail of the history it needs (Parquet) and JSON metadata; no pickle.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from storecast.data.schema import DEPT, HOLIDAY, KNOWN_FUTURE, PAST_ONLY, STORE, WEEK
+from storecast.features.calendar import calendar_features, comparable_week
+from storecast.features.holidays import FLAGGED_HOLIDAYS
+from storecast.models.base import Forecaster
+from storecast.models.statistical import SEASON, dense_panel
+
+#: Weeks of history the model keeps to build features at the forecast origin.
+TAIL_WEEKS = SEASON + 16
+#: A row needs this many observed weeks before its origin to be a training example.
+MIN_ORIGIN_WEEKS = 4
+STORE_TYPES = ("A", "B", "C")
+
+
+def _rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
+    """NaN-aware mean of the last ``window`` columns up to and including each column."""
+    filled = np.nan_to_num(values)
+    seen = (~np.isnan(values)).astype("float64")
+    pad = np.zeros((values.shape[0], 1))
+    cs = np.concatenate([pad, np.cumsum(filled, axis=1)], axis=1)
+    cc = np.concatenate([pad, np.cumsum(seen, axis=1)], axis=1)
+    lo = np.maximum(np.arange(values.shape[1]) + 1 - window, 0)
+    hi = np.arange(values.shape[1]) + 1
+    total = cs[:, hi] - cs[:, lo]
+    count = cc[:, hi] - cc[:, lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan)
+
+
+def _take(matrix: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``matrix[rows, cols]`` with NaN where ``cols`` falls outside the matrix."""
+    ok = (cols >= 0) & (cols < matrix.shape[1])
+    out = np.full(len(rows), np.nan)
+    out[ok] = matrix[rows[ok], cols[ok]]
+    return out
+
+
+class GBMModel(Forecaster):
+    """Global LightGBM on calendar, holiday, lag and level features (see module docstring)."""
+
+    name = "gbm"
+    min_history_weeks = 2 * MIN_ORIGIN_WEEKS
+    future_covariates = KNOWN_FUTURE
+    past_covariates = PAST_ONLY
+    description = "Global LightGBM over all series: calendar, holidays, aligned last-year weeks, level."
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        max_train_step: int = 13,
+        n_estimators: int = 200,
+        learning_rate: float = 0.07,
+        num_leaves: int = 31,
+        min_data_in_leaf: int = 40,
+        max_rows: int = 250_000,
+        **params: Any,
+    ) -> None:
+        super().__init__(
+            seed=seed, max_train_step=max_train_step, n_estimators=n_estimators,
+            learning_rate=learning_rate, num_leaves=num_leaves, min_data_in_leaf=min_data_in_leaf,
+            max_rows=max_rows, **params,
+        )
+        self.max_train_step = max_train_step
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_data_in_leaf = min_data_in_leaf
+        self.max_rows = max_rows
+
+    # ---- learning -----------------------------------------------------------------------
+    def _fit(self, history: pd.DataFrame) -> None:
+        import lightgbm as lgb
+
+        index, weeks, values = dense_panel(history, self.keys_, self.last_week_)
+        self.series_ = index
+        self.weeks_ = weeks
+        self.values_ = values
+        self.covariates_ = [c for c in (*KNOWN_FUTURE, *PAST_ONLY) if c in history.columns and c != HOLIDAY]
+        self.cov_ = {c: self._pivot(history, c, weeks) for c in self.covariates_}
+        self.holiday_ = self._pivot(history, HOLIDAY, weeks) if HOLIDAY in history.columns else None
+        self.static_ = self._static(history)
+
+        rows, origins, steps = self._training_rows()
+        cal, cmp_idx = self._calendar(len(weeks))
+        known = {c: self.cov_[c] for c in self.covariates_ if c in KNOWN_FUTURE}
+        holiday = self.holiday_ if self.holiday_ is not None else self._calendar_flags(cal, len(self.series_))
+        X = self._features(rows, origins, steps, cal, cmp_idx, known, holiday)
+        scale = self._scale()[rows, origins]
+        y = values[rows, origins + steps] / scale
+        weight = self._weights(scale)
+        self.feature_names_ = list(X.columns)
+        params = {
+            "objective": "l1",
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_data_in_leaf,
+            "feature_fraction": 0.8,
+            "bagging_fraction": 0.8,
+            "bagging_freq": 1,
+            "lambda_l2": 1.0,
+            "seed": self.seed,
+            "deterministic": True,
+            "force_col_wise": True,
+            "num_threads": 1,
+            "verbose": -1,
+        }
+        data = lgb.Dataset(X, y, weight=weight, categorical_feature=self._categorical(), free_raw_data=True)
+        self.booster_ = lgb.train(params, data, num_boost_round=self.n_estimators)
+        self._keep_tail()
+
+    def _weights(self, scale: np.ndarray) -> np.ndarray:
+        """Department level: dollars (the competition's WMAE); store level: relative error (MAPE)."""
+        return scale / scale.mean() if DEPT in self.keys_ else np.ones_like(scale)
+
+    def _training_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(series, origin, step) triples with a known target, sampled down to ``max_rows``."""
+        values = self.values_
+        n, t_len = values.shape
+        seen = np.cumsum(~np.isnan(values), axis=1)
+        scale = self._scale()
+        rng = np.random.default_rng(self.seed)
+        total = sum(n * max(t_len - s, 0) for s in range(1, self.max_train_step + 1))
+        keep_p = min(1.0, self.max_rows / max(total, 1))
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for step in range(1, self.max_train_step + 1):
+            origins = np.arange(0, t_len - step)
+            if origins.size == 0:
+                continue
+            r, o = np.meshgrid(np.arange(n), origins, indexing="ij")
+            r, o = r.ravel(), o.ravel()
+            ok = (seen[r, o] >= MIN_ORIGIN_WEEKS) & ~np.isnan(values[r, o + step]) & (scale[r, o] > 0)
+            r, o = r[ok], o[ok]
+            if keep_p < 1.0:
+                pick = rng.random(r.size) < keep_p
+                r, o = r[pick], o[pick]
+            parts.append((r, o, np.full(r.size, step)))
+        if not parts:
+            from storecast.errors import InsufficientHistoryError
+
+            raise InsufficientHistoryError(f"{self.name}: no series has {MIN_ORIGIN_WEEKS + 1} weeks to learn from")
+        return tuple(np.concatenate(p) for p in zip(*parts, strict=True))  # type: ignore[return-value]
+
+    # ---- features ---------------------------------------------------------------------------
+    def _scale(self) -> np.ndarray:
+        return _rolling_mean(np.abs(self.values_), SEASON)
+
+    def _calendar(self, horizon_end: int) -> tuple[pd.DataFrame, np.ndarray]:
+        """Calendar features and comparable-week index for grid weeks 0..horizon_end-1."""
+        weeks = pd.date_range(self.weeks_[0], periods=horizon_end, freq="7D")
+        cal = calendar_features(weeks).astype("float64")
+        cmp = comparable_week(weeks)
+        cmp_idx = ((cmp - weeks[0]) // pd.Timedelta(weeks=1)).to_numpy().astype(int)
+        return cal, cmp_idx
+
+    @staticmethod
+    def _calendar_flags(cal: pd.DataFrame, n: int) -> np.ndarray:
+        """The Walmart files' holiday flag from the calendar, for every series."""
+        flag = np.zeros(len(cal), dtype=bool)
+        for name in FLAGGED_HOLIDAYS:
+            flag |= cal[f"is_{name}"].to_numpy() > 0
+        return np.tile(flag.astype("float64"), (n, 1))
+
+    def _features(
+        self,
+        rows: np.ndarray,
+        origins: np.ndarray,
+        steps: np.ndarray,
+        cal: pd.DataFrame,
+        cmp_idx: np.ndarray,
+        known: dict[str, np.ndarray],
+        holiday: np.ndarray,
+    ) -> pd.DataFrame:
+        values = self.values_
+        target = origins + steps
+        scale = self._scale()[rows, origins]
+        level13 = _rolling_mean(values, 13)
+
+        def past(cols: np.ndarray) -> np.ndarray:
+            """Scaled sales at ``cols``, only where that week is known at the origin."""
+            out = _take(values, rows, cols) / scale
+            return np.where(cols <= origins, out, np.nan)
+
+        cmp = cmp_idx[target]
+        feats: dict[str, np.ndarray] = {
+            # known-future covariates first: on ties LightGBM prefers the earlier feature,
+            # so a planned holiday flag is not shadowed by the calendar column it equals.
+            HOLIDAY: _take(holiday, rows, target),
+        }
+        for c, matrix in known.items():
+            feats[c] = _take(matrix, rows, target)
+        feats["step"] = steps.astype("float64")
+        feats["comparable_week"] = past(cmp)
+        feats["comparable_week_prev"] = past(cmp - 1)
+        feats["comparable_week_next"] = past(cmp + 1)
+        feats["lag_52"] = past(target - SEASON)
+        feats["lag_0"] = past(origins)
+        feats["rolling_mean_4"] = _rolling_mean(values, 4)[rows, origins] / scale
+        feats["rolling_mean_13"] = level13[rows, origins] / scale
+        ly13 = _take(level13, rows, origins - SEASON)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            growth = level13[rows, origins] / ly13
+        feats["yoy_growth_13"] = np.where(np.isfinite(growth) & (ly13 > 0), growth, np.nan)
+        feats["log_scale"] = np.log(scale)
+        for c in self.covariates_:
+            if c in PAST_ONLY:
+                feats[c] = self.cov_[c][rows, origins]
+        for c, col in self.static_.items():
+            feats[c] = col[rows]
+        frame = pd.DataFrame(feats)
+        cal_rows = cal.iloc[target].reset_index(drop=True)
+        return pd.concat([frame, cal_rows], axis=1)
+
+    def _categorical(self) -> list[str]:
+        return [c for c in ("dept", "store_type") if c in self.static_]
+
+    def _pivot(self, frame: pd.DataFrame, column: str, weeks: pd.DatetimeIndex) -> np.ndarray:
+        wide = frame.pivot_table(index=self.keys_, columns=WEEK, values=column, aggfunc="first")
+        wide = wide.reindex(index=pd.MultiIndex.from_frame(self.series_) if len(self.keys_) > 1 else self.series_[self.keys_[0]])
+        return wide.reindex(columns=weeks).to_numpy(dtype="float64")
+
+    def _static(self, history: pd.DataFrame) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        per = history.groupby(self.keys_, sort=True).first()
+        per = per.reindex(pd.MultiIndex.from_frame(self.series_) if len(self.keys_) > 1 else self.series_[self.keys_[0]])
+        if DEPT in self.keys_:
+            out["dept"] = self.series_[DEPT].to_numpy(dtype="float64")
+        if "store_size" in per.columns:
+            out["store_size"] = per["store_size"].to_numpy(dtype="float64")
+        if "store_type" in per.columns:
+            codes = {t: float(i) for i, t in enumerate(STORE_TYPES)}
+            out["store_type"] = np.array([codes.get(str(t), np.nan) for t in per["store_type"]])
+        return out
+
+    # ---- forecasting ----------------------------------------------------------------------------
+    def _predict(self, horizon: int, future: pd.DataFrame | None) -> pd.DataFrame:
+        n, t_len = self.values_.shape
+        origin = t_len - 1
+        rows = np.repeat(np.arange(n), horizon)
+        steps = np.tile(np.arange(1, horizon + 1), n)
+        origins = np.full(rows.size, origin)
+        cal, cmp_idx = self._calendar(t_len + horizon)
+        fut_weeks = self.future_weeks(horizon)
+        known = {c: self._future_matrix(future, c, fut_weeks, t_len) for c in self.covariates_ if c in KNOWN_FUTURE}
+        holiday = self._calendar_flags(cal, n)
+        given = self._future_matrix(future, HOLIDAY, fut_weeks, t_len)
+        holiday = np.where(np.isnan(given), holiday, given)
+        X = self._features(rows, origins, steps, cal, cmp_idx, known, holiday)[self.feature_names_]
+        scale = self._scale()[rows, origins]
+        pred = self.booster_.predict(X, num_threads=1) * scale
+        frame = self.series_.iloc[rows].reset_index(drop=True)
+        frame[WEEK] = np.tile(fut_weeks, n)
+        frame["step"] = steps
+        frame["yhat"] = np.where(np.isfinite(pred), pred, 0.0)
+        return frame
+
+    def _future_matrix(self, future: pd.DataFrame | None, column: str, weeks: pd.DatetimeIndex, t_len: int) -> np.ndarray:
+        """A series x (history + horizon) matrix holding ``future[column]`` in the future part."""
+        n = len(self.series_)
+        out = np.full((n, t_len + len(weeks)), np.nan)
+        if future is None or column not in future.columns or future.empty:
+            return out
+        keys = [k for k in self.keys_ if k in future.columns]
+        if STORE not in keys:
+            return out
+        part = future[[*keys, WEEK, column]].copy()
+        part[column] = part[column].astype("float64")
+        wide = part.pivot_table(index=keys, columns=WEEK, values=column, aggfunc="first").reindex(columns=weeks)
+        idx = pd.MultiIndex.from_frame(self.series_[keys]) if len(keys) > 1 else self.series_[keys[0]]
+        out[:, t_len:] = wide.reindex(idx).to_numpy(dtype="float64")
+        return out
+
+    # ---- persistence ----------------------------------------------------------------------------
+    def _keep_tail(self) -> None:
+        """Keep only the weeks a forecast needs (the training matrices can be large)."""
+        keep = min(TAIL_WEEKS, len(self.weeks_))
+        self.weeks_ = self.weeks_[-keep:]
+        self.values_ = self.values_[:, -keep:]
+        self.cov_ = {c: m[:, -keep:] for c, m in self.cov_.items()}
+        self.holiday_ = None
+
+    def _save_state(self, folder: Path) -> dict[str, Any]:
+        self.booster_.save_model(str(folder / "lightgbm.txt"))
+        cols = [w.date().isoformat() for w in self.weeks_]
+        tables = {"sales": self.values_, **{f"cov_{c}": m for c, m in self.cov_.items()}}
+        for label, matrix in tables.items():
+            wide = pd.concat([self.series_, pd.DataFrame(matrix, columns=cols)], axis=1)
+            wide.to_parquet(folder / f"{label}.parquet", index=False)
+        static = pd.concat([self.series_, pd.DataFrame(self.static_)], axis=1)
+        static.to_parquet(folder / "static.parquet", index=False)
+        return {
+            "booster": "lightgbm.txt",
+            "features": self.feature_names_,
+            "covariates": self.covariates_,
+            "static": list(self.static_),
+        }
+
+    def _load_state(self, folder: Path, state: dict[str, Any]) -> None:
+        import lightgbm as lgb
+
+        self.booster_ = lgb.Booster(model_file=str(folder / state["booster"]))
+        self.feature_names_ = list(state["features"])
+        self.covariates_ = list(state["covariates"])
+        sales = pd.read_parquet(folder / "sales.parquet")
+        self.series_ = sales[self.keys_].reset_index(drop=True)
+        week_cols = [c for c in sales.columns if c not in self.keys_]
+        self.weeks_ = pd.DatetimeIndex(pd.to_datetime(week_cols))
+        self.values_ = sales[week_cols].to_numpy(dtype="float64")
+        self.cov_ = {
+            c: pd.read_parquet(folder / f"cov_{c}.parquet")[week_cols].to_numpy(dtype="float64")
+            for c in self.covariates_
+        }
+        static = pd.read_parquet(folder / "static.parquet")
+        self.static_ = {c: static[c].to_numpy(dtype="float64") for c in state["static"]}
+        self.holiday_ = None
+
