@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from storecast.data.schema import TARGET, WEEK
+from storecast.data.schema import DEPT, TARGET, WEEK
 from storecast.features.calendar import (
     EVENT_WINDOWS,
     calendar_features,
@@ -47,6 +47,8 @@ from storecast.models.base import Forecaster
 
 #: Per-day share of the pre-Christmas peak used as the prior for a moved shopping day.
 _SHOPPING_DAYS = 7
+#: Weight (in year-over-year pairs) of the pooled noise variance in a series' own.
+_NOISE_PRIOR_PAIRS = 13
 _EVENTS = tuple(f"{n}{o:+d}" for n, offs in EVENT_WINDOWS.items() for o in offs)
 EFFECTS = ("month_start_days", "christmas_shopping_days", *(f"event_{e}" for e in _EVENTS))
 
@@ -112,8 +114,11 @@ class CalendarYoY(Forecaster):
         x = effect_matrix(grid)
         pos = {w: i for i, w in enumerate(grid)}
 
+        # Pool a series' shape with the same department's in other stores (or the chain's).
+        groups = self.series_[DEPT] if DEPT in self.series_ else pd.Series(0, index=self.series_.index)
+        self.groups_ = pd.factorize(groups)[0]
         self.keep_ = self._shape_weights(logy, grid, pos)
-        self.ref_ = _pooled(logy, self.keep_, self.shape_window)
+        self.ref_ = _pooled(logy, self.keep_, self.shape_window, self.groups_)
         diffs, dxs, gdiffs = [], [], []
         for k in range(1, self.max_years + 1):
             idx, ok = _positions(grid, k, pos)
@@ -132,25 +137,38 @@ class CalendarYoY(Forecaster):
         self.growth_ = self._growth(gdiffs, dxs)
 
     def _shape_weights(self, logy: np.ndarray, grid: pd.DatetimeIndex, pos: dict[pd.Timestamp, int]) -> np.ndarray:
-        """Per week, how much of a series' own seasonal deviation from the chain to keep."""
+        """How much of each series' own seasonal deviation to keep (rows = weeks, columns = series).
+
+        Empirical Bayes: a series' noise variance is half the mean squared change of its own
+        shape from one year to the next (shrunk toward the pooled noise with the weight of
+        ``_NOISE_PRIOR_PAIRS`` pairs); the signal variance of a week is the stores' spread of
+        own shape that week minus the pooled noise; keep = signal / (signal + noise).
+        """
+        ones = np.ones_like(logy)
         if self.shape_pooling is None:
-            return np.ones(len(grid))
+            return ones
         if self.shape_pooling != "auto":
-            return np.full(len(grid), float(self.shape_pooling))
-        r = _shape(logy, self.shape_window)
+            return ones * float(self.shape_pooling)
+        r = _shape(logy, self.shape_window, self.groups_)
         idx, ok = _positions(grid, 1, pos)
         # Only weeks whose local mean is centred (not at the history's ends) estimate noise.
         inner = np.zeros(len(grid), dtype=bool)
         inner[self.shape_window : len(grid) - self.shape_window] = True
         ok &= inner & inner[np.maximum(idx, 0)]
-        a, b = r[ok], r[idx[ok]]
-        both = np.isfinite(a) & np.isfinite(b)
-        if both.sum() < 30:
-            return np.ones(len(grid))
-        a, b = a[both], b[both]
-        noise = max((np.mean(a * a) + np.mean(b * b)) / 2 - np.mean(a * b), 0.0)
-        spread = np.nanmean(r * r, axis=1)
-        return np.clip(1 - noise / np.where(spread > 0, spread, np.inf), 0.0, 1.0)
+        change = (r[ok] - r[idx[ok]]) ** 2 / 2
+        seen = np.isfinite(change)
+        if seen.sum() < 30:
+            return ones
+        pooled = float(np.nanmean(change))
+        n = seen.sum(axis=0)
+        noise = (np.nansum(change, axis=0) + _NOISE_PRIOR_PAIRS * pooled) / (n + _NOISE_PRIOR_PAIRS)
+        signal = np.zeros_like(logy)
+        with np.errstate(all="ignore"):
+            for g in np.unique(self.groups_):
+                cols = self.groups_ == g
+                spread = np.nanmean(r[:, cols] ** 2, axis=1) - np.nanmean(noise[cols])
+                signal[:, cols] = np.nan_to_num(np.maximum(spread, 0.0))[:, None]
+        return np.where(signal > 0, signal / (signal + np.maximum(noise, 1e-12)[None, :]), 0.0)
 
     def _prior(self, logy: np.ndarray, x: np.ndarray, grid: pd.DatetimeIndex) -> np.ndarray:
         """Prior effects: zero, except a pre-Christmas shopping day, worth one seventh of the
@@ -275,7 +293,7 @@ class CalendarYoY(Forecaster):
     def _save_state(self, folder: Path) -> dict[str, Any]:
         cols = [f"s{i}" for i in range(self.logy_.shape[1])]
         pd.DataFrame(self.logy_, columns=cols).assign(week=self.weeks_).to_parquet(folder / "log_sales.parquet", index=False)
-        pd.DataFrame(self.ref_, columns=cols).assign(week=self.weeks_, keep=self.keep_).to_parquet(
+        pd.DataFrame(self.ref_, columns=cols).assign(week=self.weeks_, keep=self.keep_.mean(axis=1)).to_parquet(
             folder / "reference.parquet", index=False
         )
         series = self.series_.copy()
@@ -292,7 +310,7 @@ class CalendarYoY(Forecaster):
         self.weeks_ = pd.DatetimeIndex(table.pop("week"))
         self.logy_ = table.to_numpy(float)
         ref = pd.read_parquet(folder / "reference.parquet")
-        self.keep_ = ref.pop("keep").to_numpy(float)
+        self.keep_ = ref.pop("keep").to_numpy(float)[:, None]  # week means only
         self.ref_ = ref.drop(columns="week").to_numpy(float)
         series = pd.read_parquet(folder / "series.parquet")
         self.series_ = series[self.keys_].copy()
@@ -306,24 +324,30 @@ class CalendarYoY(Forecaster):
         return pd.Series(self.beta_pooled_, index=list(EFFECTS))
 
 
-def _chain_deviation(logy: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each series' deviation from the chain's mean log, and its centred rolling mean."""
-    dev = logy - np.nanmean(logy, axis=1, keepdims=True) if logy.shape[1] else logy
+def _chain_deviation(logy: np.ndarray, window: int, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each series' deviation from its group's mean log, and its centred rolling mean."""
+    dev = logy.copy()
+    for g in np.unique(groups):
+        cols = groups == g
+        seen = np.isfinite(logy[:, cols]).any(axis=1)
+        mean = np.full(len(logy), np.nan)
+        mean[seen] = np.nanmean(logy[seen][:, cols], axis=1)
+        dev[:, cols] = logy[:, cols] - mean[:, None]
     local = pd.DataFrame(dev).rolling(2 * window + 1, center=True, min_periods=1).mean().to_numpy()
     return dev, local
 
 
-def _shape(logy: np.ndarray, window: int) -> np.ndarray:
-    """A series' own seasonal shape: its chain deviation minus the local mean of it."""
-    dev, local = _chain_deviation(logy, window)
+def _shape(logy: np.ndarray, window: int, groups: np.ndarray) -> np.ndarray:
+    """A series' own seasonal shape: its group deviation minus the local mean of it."""
+    dev, local = _chain_deviation(logy, window, groups)
     return dev - local
 
 
-def _pooled(logy: np.ndarray, keep: np.ndarray, window: int) -> np.ndarray:
+def _pooled(logy: np.ndarray, keep: np.ndarray, window: int, groups: np.ndarray) -> np.ndarray:
     """Log history with each series' own shape shrunk toward the chain's by ``1 - keep``."""
     if np.all(keep >= 1):
         return logy.copy()
-    return logy - (1 - keep)[:, None] * _shape(logy, window)
+    return logy - (1 - keep) * np.nan_to_num(_shape(logy, window, groups))
 
 
 def _positions(weeks: pd.DatetimeIndex, years_back: int, pos: dict[pd.Timestamp, int]) -> tuple[np.ndarray, np.ndarray]:
