@@ -562,6 +562,8 @@ class Warehouse:
                             .assign(ingest_id=ingest_id))
             if quality is not None:
                 self._insert_quality(conn, quality, report_id=ingest_id, ingest_id=ingest_id, source=source)
+        if status == "accepted" and merge is not None:
+            self._after_bulk_load(t.sales, merge.new + merge.restated)
         return status, merge, message
 
     def _insert_ingest(
