@@ -80,3 +80,18 @@ def test_a_failing_load_keeps_serving_the_old_champion(
     assert "artifact store unreachable" in state.last_error
     r = client.get("/forecast/1")
     assert r.status_code == 200 and r.json()["model_version"] == "1"
+
+
+def test_registry_stamp_changes_only_when_the_registry_file_does(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from storecast.service.app import registry_stamp
+
+    settings = Settings(out_dir=tmp_path)
+    stamp = registry_stamp(settings)
+    assert stamp is not None and stamp() is None  # no registry yet
+    db = tmp_path / "mlflow.db"
+    db.write_bytes(b"x")
+    first = stamp()
+    assert first is not None and stamp() == first
+    db.write_bytes(b"xy")
+    assert stamp() != first
+    assert registry_stamp(Settings(out_dir=tmp_path, mlflow_tracking_uri="http://mlflow:5000")) is None

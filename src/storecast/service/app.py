@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -79,10 +80,38 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(500, {"error": "internal_error", "message": "internal error; see the service log"})
 
 
-async def _poll(state: ServiceState, every: float) -> None:
+def registry_stamp(settings: Settings) -> Callable[[], object] | None:
+    """A cheap change marker of a local (sqlite) registry: its file's size and mtime.
+
+    Asking MLflow for the champion costs tens to hundreds of milliseconds of Python that
+    competes with requests for the GIL; a stat costs microseconds, so the poller only asks
+    when the registry file changed. Remote registries have no marker (always ask).
+    """
+    uri = settings.resolved_tracking_uri
+    if not uri.startswith("sqlite:///"):
+        return None
+    db = uri.removeprefix("sqlite:///")
+
+    def stamp() -> object:
+        try:
+            st = os.stat(db)
+        except OSError:
+            return None
+        return (st.st_size, st.st_mtime_ns)
+
+    return stamp
+
+
+async def _poll(state: ServiceState, every: float, stamp: Callable[[], object] | None) -> None:
     """Check the registry's champion every ``every`` seconds and swap in a new one."""
+    seen = stamp() if stamp is not None else None
     while True:
         await asyncio.sleep(every)
+        if stamp is not None:
+            now = stamp()
+            if now == seen:
+                continue
+            seen = now
         await anyio.to_thread.run_sync(state.try_refresh)
 
 
@@ -115,7 +144,8 @@ def create_app(
         except NotTrainedError as exc:  # serve 503s until a champion appears
             state.last_error = exc.message
             log.warning("%s", exc.message)
-        task = asyncio.create_task(_poll(state, settings.champion_poll_seconds)) if poll else None
+        stamp = registry_stamp(settings) if source is None else None
+        task = asyncio.create_task(_poll(state, settings.champion_poll_seconds, stamp)) if poll else None
         try:
             yield
         finally:
