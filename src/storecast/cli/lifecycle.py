@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
     def train(
-        data: DataOpt,
+        data: Annotated[Path | None, typer.Option("--data", "-d", help="History file; omit to train on the warehouse history.")] = None,
         fmt: FormatOpt = None,
         out: OutOpt = None,
         model: Annotated[str | None, typer.Option("--model", "-m", help="Challenger model name, or auto.")] = None,

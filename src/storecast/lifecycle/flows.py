@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from storecast.config import Settings
-from storecast.errors import NotFoundError, require
+from storecast.errors import require
 
 DONE_DIR = "done"
 REJECTED_DIR = "rejected"
@@ -72,13 +72,7 @@ def build_flows(settings: Settings) -> dict[str, Any]:
 
     @task(name="train-promote-forecast")
     def train_and_forecast(trigger: str) -> dict[str, Any]:
-        from storecast.delivery.warehouse import Warehouse
-
-        with Warehouse(settings.resolved_warehouse_url) as wh:
-            history = wh.history()
-        if history is None:
-            raise NotFoundError("the warehouse holds no sales yet; run `storecast run` or ingest a file first")
-        result = retrain_job(settings, history, trigger=trigger)
+        result = retrain_job(settings, None, trigger=trigger)
         t = result.train
         return {"version": t.version.version, "promoted": t.promoted, "reason": t.reason,
                 "champion_version": result.model_version, "run_id": result.run_id}

@@ -27,7 +27,7 @@ import pandas as pd
 
 from storecast.config import Settings
 from storecast.data.schema import Dataset
-from storecast.errors import QualityGateError
+from storecast.errors import NotFoundError, QualityGateError
 from storecast.evaluation.backtest import BacktestResult, backtest
 from storecast.lifecycle.monitoring import Check, dispatch_alerts
 from storecast.lifecycle.registry import ModelVersion, Registry
@@ -175,9 +175,20 @@ class RetrainResult:
     forecast: pd.DataFrame
 
 
+def warehouse_history(settings: Settings) -> Dataset:
+    """The stored sales history, what scheduled retraining trains on."""
+    from storecast.delivery.warehouse import Warehouse
+
+    with Warehouse(settings.resolved_warehouse_url) as wh:
+        history = wh.history()
+    if history is None:
+        raise NotFoundError("the warehouse holds no sales yet; run `storecast run` or ingest a file first")
+    return history
+
+
 def train_job(
     settings: Settings,
-    data: Path | Dataset,
+    data: Path | Dataset | None = None,
     *,
     fmt: str | None = None,
     trigger: str = "manual",
@@ -185,9 +196,11 @@ def train_job(
 ) -> tuple[TrainResult, Dataset]:
     """Quality gate -> train a challenger -> backtest against the champion -> promote or keep.
 
-    A failed gate trains nothing, keeps the champion, raises an alert (log and webhook) and
-    re-raises the ``QualityGateError``.
+    ``data=None`` trains on the warehouse history. A failed gate trains nothing, keeps the
+    champion, raises an alert (log and webhook) and re-raises the ``QualityGateError``.
     """
+    if data is None:
+        data = warehouse_history(settings)
     try:
         dataset, _ = load_gated(settings, data, fmt)
     except QualityGateError as exc:
@@ -202,7 +215,7 @@ def train_job(
 
 def retrain_job(
     settings: Settings,
-    data: Path | Dataset,
+    data: Path | Dataset | None = None,
     *,
     fmt: str | None = None,
     trigger: str = "manual",
@@ -218,7 +231,7 @@ def retrain_job(
     run_id = trained.run_id if version.version == trained.version.version else make_run_id(dataset, version.model_name)
     publish_forecast(
         settings, dataset, made.forecast, run_id=run_id, model=version.model_name, model_version=version.version,
-        metrics=version.metrics, write_history=not isinstance(data, Dataset),
+        metrics=version.metrics, write_history=isinstance(data, (Path, str)),
         details={"trigger": trigger, "promoted": trained.promoted, "promotion_reason": trained.reason,
                  "challenger_version": trained.version.version},
     )
