@@ -273,7 +273,14 @@ class _ArimaBase(_PerSeries):
 
         return AutoARIMA(season_length=self.season_length)
 
+    def _fixed_spec(self, columns: list[str]) -> dict[str, Any] | None:
+        """A specification to use without searching, or None to search."""
+        return None
+
     def _select(self, z: np.ndarray, x: np.ndarray | None, columns: list[str]) -> dict[str, Any]:
+        fixed = self._fixed_spec(columns)
+        if fixed is not None:
+            return fixed
         fitted = self._search().fit(z, x)
         p, q, sp, sq, m, d, sd = (int(v) for v in fitted.model_["arma"])
         coef = list(fitted.model_["coef"])
@@ -316,11 +323,29 @@ class ARIMAXModel(_ArimaBase):
 
     name = "arimax"
     uses_regressors = True
-    description = "AutoARIMA with yearly Fourier terms, holiday-week and month-start regressors."
+    description = "ARIMA errors around yearly Fourier terms, holiday-week and month-start regressors."
 
-    def __init__(self, *, seed: int = 0, fourier_order: int = 4, **params: Any) -> None:
-        super().__init__(seed=seed, fourier_order=fourier_order, **params)
+    def __init__(self, *, seed: int = 0, fourier_order: int = 5, search_max_series: int = 200, **params: Any) -> None:
+        super().__init__(seed=seed, fourier_order=fourier_order, search_max_series=search_max_series, **params)
         self.fourier_order = fourier_order
+        self.search_max_series = search_max_series
+
+    def _fit(self, history: pd.DataFrame) -> None:
+        # The order search costs about a second per series; thousands of department series
+        # get the usual dynamic-harmonic-regression choice, AR(1) errors, instead.
+        self._searching = history.groupby(self.keys_).ngroups <= self.search_max_series
+        super()._fit(history)
+
+    def _search(self) -> Any:
+        from statsforecast.models import AutoARIMA
+
+        return AutoARIMA(season_length=1, max_p=2, max_q=2, max_d=1, max_P=0, max_Q=0)
+
+    def _fixed_spec(self, columns: list[str]) -> dict[str, Any] | None:
+        if self._searching:
+            return None
+        return {"order": [1, 0, 0], "seasonal_order": [0, 0, 0], "season_length": 1,
+                "include_mean": True, "include_drift": False, "columns": columns}
 
     def _regressors(self, weeks: pd.DatetimeIndex) -> pd.DataFrame:
         return arimax_regressors(weeks, self.fourier_order)
