@@ -72,10 +72,11 @@ def test_past_only_covariates_are_read_at_the_origin_not_in_the_future(promo_his
     pd.testing.assert_frame_equal(model.predict(HORIZON, future), model.predict(HORIZON, hot))
 
 
-def test_departments_short_gappy_and_negative_all_get_a_forecast() -> None:
+def test_departments_short_gappy_and_negative_all_get_a_forecast(tmp_path: Path) -> None:
     frame = department_frame(n_stores=2, n_depts=3, n_weeks=110, seed=2)
     model = GBMModel(seed=0, **SMALL).fit(frame)
     pred = model.predict(HORIZON)
+    pd.testing.assert_frame_equal(pred, Forecaster.load(model.save(tmp_path / "gbm")).predict(HORIZON))
     series = frame[["store", "dept"]].drop_duplicates()
     assert len(pred) == len(series) * HORIZON
     assert np.isfinite(pred["yhat"]).all()

@@ -21,6 +21,7 @@ from storecast.features.holidays import flagged_holiday_weeks
 from storecast.lifecycle.registry import LoadedModel, Registry
 from storecast.models.base import Forecaster
 from storecast.models.intervals import ConformalIntervals
+from storecast.models.reconcile import forecast_departments
 
 
 def make_run_id(dataset: Dataset, model: str, now: dt.datetime | None = None) -> str:
@@ -51,8 +52,14 @@ def future_scaffold(dataset: Dataset, horizon: int) -> pd.DataFrame:
 
 
 def forecast_with(model: Forecaster, intervals: ConformalIntervals, dataset: Dataset, horizon: int) -> pd.DataFrame:
-    """Point forecast of ``model`` from the end of ``dataset`` plus its conformal bands."""
-    forecast = model.predict(horizon, future_scaffold(dataset, horizon))
+    """Point forecast of ``model`` from the end of ``dataset`` plus its conformal bands.
+
+    Department forecasts are reconciled so they add up to the same model's store forecast.
+    """
+    future = future_scaffold(dataset, horizon)
+    forecast = model.predict(horizon, future)
+    if dataset.level == "dept":
+        forecast = forecast_departments(model, dataset.frame, forecast, horizon, future)
     return intervals.apply(forecast)
 
 

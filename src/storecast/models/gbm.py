@@ -316,8 +316,7 @@ class GBMModel(Forecaster):
         for label, matrix in tables.items():
             wide = pd.concat([self.series_, pd.DataFrame(matrix, columns=cols)], axis=1)
             wide.to_parquet(folder / f"{label}.parquet", index=False)
-        static = pd.concat([self.series_, pd.DataFrame(self.static_)], axis=1)
-        static.to_parquet(folder / "static.parquet", index=False)
+        pd.DataFrame({f"static_{c}": v for c, v in self.static_.items()}).to_parquet(folder / "static.parquet", index=False)
         return {
             "booster": "lightgbm.txt",
             "features": self.feature_names_,
@@ -341,6 +340,6 @@ class GBMModel(Forecaster):
             for c in self.covariates_
         }
         static = pd.read_parquet(folder / "static.parquet")
-        self.static_ = {c: static[c].to_numpy(dtype="float64") for c in state["static"]}
+        self.static_ = {c: static[f"static_{c}"].to_numpy(dtype="float64") for c in state["static"]}
         self.holiday_ = None
 
