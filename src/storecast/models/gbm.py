@@ -23,6 +23,7 @@ model plus the tail of the history it needs (Parquet) and JSON metadata; no pick
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +37,12 @@ from storecast.models.base import Forecaster
 from storecast.models.statistical import SEASON, dense_panel
 
 #: Weeks of history the model keeps to build features at the forecast origin.
-TAIL_WEEKS = SEASON + 16
+TAIL_WEEKS = 2 * SEASON + 16
 #: A row needs this many observed weeks before its origin to be a training example.
 MIN_ORIGIN_WEEKS = 4
 STORE_TYPES = ("A", "B", "C")
+#: Store patterns kept per department when denoising across stores.
+SVD_RANK = 10
 
 
 def _rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
@@ -55,6 +58,25 @@ def _rolling_mean(values: np.ndarray, window: int) -> np.ndarray:
     count = cc[:, hi] - cc[:, lo]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 0, total / count, np.nan)
+
+
+def _low_rank(scaled: np.ndarray, labels: np.ndarray, rank: int) -> np.ndarray:
+    """Each group's stores x weeks matrix projected on its ``rank`` leading store patterns.
+
+    Denoises a department's week by what the same department sold that week in the other
+    stores (the winning idea of the Walmart competition); groups with few series keep
+    their values.
+    """
+    out = scaled.copy()
+    for label in np.unique(labels):
+        idx = np.flatnonzero(labels == label)
+        if idx.size <= rank:
+            continue
+        block = np.nan_to_num(scaled[idx])
+        u, _s, _vt = np.linalg.svd(block, full_matrices=False)
+        lead = u[:, :rank]
+        out[idx] = np.where(np.isnan(scaled[idx]), np.nan, lead @ (lead.T @ block))
+    return out
 
 
 def _take(matrix: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -79,18 +101,20 @@ class GBMModel(Forecaster):
         *,
         seed: int = 0,
         max_train_step: int = 13,
-        n_estimators: int = 200,
+        n_estimators: int = 300,
         learning_rate: float = 0.07,
         num_leaves: int = 31,
-        min_data_in_leaf: int = 40,
+        min_data_in_leaf: int = 100,
         max_rows: int = 250_000,
+        holiday_weight: float = 5.0,
         **params: Any,
     ) -> None:
         super().__init__(
             seed=seed, max_train_step=max_train_step, n_estimators=n_estimators,
             learning_rate=learning_rate, num_leaves=num_leaves, min_data_in_leaf=min_data_in_leaf,
-            max_rows=max_rows, **params,
+            max_rows=max_rows, holiday_weight=holiday_weight, **params,
         )
+        self.holiday_weight = holiday_weight
         self.max_train_step = max_train_step
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -118,7 +142,7 @@ class GBMModel(Forecaster):
         X = self._features(rows, origins, steps, cal, cmp_idx, known, holiday)
         scale = self._scale()[rows, origins]
         y = values[rows, origins + steps] / scale
-        weight = self._weights(scale)
+        weight = self._weights(scale, _take(holiday, rows, origins + steps))
         self.feature_names_ = list(X.columns)
         params = {
             "objective": "l1",
@@ -139,9 +163,13 @@ class GBMModel(Forecaster):
         self.booster_ = lgb.train(params, data, num_boost_round=self.n_estimators)
         self._keep_tail()
 
-    def _weights(self, scale: np.ndarray) -> np.ndarray:
-        """Department level: dollars (the competition's WMAE); store level: relative error (MAPE)."""
-        return scale / scale.mean() if DEPT in self.keys_ else np.ones_like(scale)
+    def _weights(self, scale: np.ndarray, holiday: np.ndarray) -> np.ndarray:
+        """Department level: dollars, holiday weeks ``holiday_weight`` x (the competition's
+        WMAE); store level: every week's relative error alike (MAPE)."""
+        if DEPT not in self.keys_:
+            return np.ones_like(scale)
+        weight = scale * np.where(holiday > 0, self.holiday_weight, 1.0)
+        return weight / weight.mean()
 
     def _training_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(series, origin, step) triples with a known target, sampled down to ``max_rows``."""
@@ -232,6 +260,20 @@ class GBMModel(Forecaster):
             growth = level13[rows, origins] / ly13
         feats["yoy_growth_13"] = np.where(np.isfinite(growth) & (ly13 > 0), growth, np.nan)
         feats["log_scale"] = np.log(scale)
+        # Trees add, they do not multiply: hand them last year's week times this year's
+        # growth (the year-over-year estimate) and a three-week smoothed comparable week.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows stay NaN
+            around = np.nanmean(np.vstack([feats["comparable_week_prev"], feats["comparable_week"], feats["comparable_week_next"]]), axis=0)
+        feats["comparable_week_mean_3"] = around
+        feats["yoy_estimate"] = feats["comparable_week"] * np.clip(feats["yoy_growth_13"], 0.5, 2.0)
+        # Pooled profiles: the mean scaled sales of the series' group (the whole chain, and
+        # at department level its store and its department across stores) - last year's
+        # comparable week without one series' noise, and the group's level at the origin.
+        for group, pooled in self._pooled().items():
+            at = _take(pooled, rows, cmp)
+            feats[f"{group}_comparable_week"] = np.where(cmp <= origins, at, np.nan)
+            feats[f"{group}_rolling_mean_4"] = _rolling_mean(pooled, 4)[rows, origins]
         for c in self.covariates_:
             if c in PAST_ONLY:
                 feats[c] = self.cov_[c][rows, origins]
@@ -240,6 +282,24 @@ class GBMModel(Forecaster):
         frame = pd.DataFrame(feats)
         cal_rows = cal.iloc[target].reset_index(drop=True)
         return pd.concat([frame, cal_rows], axis=1)
+
+    def _pooled(self) -> dict[str, np.ndarray]:
+        """Per series, the mean over its group of sales scaled by their own 52-week scale."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scaled = self.values_ / self._scale()
+        scaled[~np.isfinite(scaled)] = np.nan
+        groups = {"chain": np.zeros(len(self.series_), dtype=int)}
+        if DEPT in self.keys_:
+            groups[STORE] = self.series_[STORE].to_numpy()
+            groups[DEPT] = self.series_[DEPT].to_numpy()
+        out = {}
+        for name, labels in groups.items():
+            frame = pd.DataFrame(scaled)
+            means = frame.groupby(labels).transform("mean")
+            out[name] = means.to_numpy(dtype="float64")
+        if DEPT in self.keys_:
+            out["dept_svd"] = _low_rank(scaled, groups[DEPT], SVD_RANK)
+        return out
 
     def _categorical(self) -> list[str]:
         return [c for c in ("dept", "store_type") if c in self.static_]
