@@ -73,7 +73,7 @@ def test_regressors_know_future_holidays_from_the_calendar() -> None:
 
 def test_arimax_saves_its_selected_orders_and_reloads_without_search(synthetic_dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     history = synthetic_dataset.frame[synthetic_dataset.frame["store"] <= 2]
-    model = ARIMAXModel(seed=0, fourier_order=2).fit(history)
+    model = ARIMAXModel(seed=0, fourier_order=2, search_max_series=10).fit(history)
     pred = model.predict(HORIZON)
     folder = model.save(tmp_path / "arimax")
     specs = json.loads((folder / "specs.json").read_text())

@@ -312,6 +312,12 @@ class AutoARIMAModel(_ArimaBase):
     season_length = SEASON
     description = "statsforecast AutoARIMA per series (season 52), on log sales."
 
+    def _search(self) -> Any:
+        from statsforecast.models import AutoARIMA
+
+        # Seasonal orders above 1 at a 52-week season cost much and two years cannot support them.
+        return AutoARIMA(season_length=SEASON, max_p=3, max_q=3, max_P=1, max_Q=1)
+
 
 class ARIMAXModel(_ArimaBase):
     """ARIMA errors around Fourier terms, holiday weeks and the month-start days.
@@ -325,14 +331,16 @@ class ARIMAXModel(_ArimaBase):
     uses_regressors = True
     description = "ARIMA errors around yearly Fourier terms, holiday-week and month-start regressors."
 
-    def __init__(self, *, seed: int = 0, fourier_order: int = 5, search_max_series: int = 200, **params: Any) -> None:
+    def __init__(self, *, seed: int = 0, fourier_order: int = 5, search_max_series: int = 0, **params: Any) -> None:
         super().__init__(seed=seed, fourier_order=fourier_order, search_max_series=search_max_series, **params)
         self.fourier_order = fourier_order
         self.search_max_series = search_max_series
 
     def _fit(self, history: pd.DataFrame) -> None:
-        # The order search costs about a second per series; thousands of department series
-        # get the usual dynamic-harmonic-regression choice, AR(1) errors, instead.
+        # The order search costs about a second per series (Walmart.csv: MAPE 5.35 vs 5.75
+        # with AR(1) errors, but 40x slower), so by default every series gets the usual
+        # dynamic-harmonic-regression choice, AR(1) errors; ``search_max_series`` turns
+        # the search on for datasets with at most that many series.
         self._searching = history.groupby(self.keys_).ngroups <= self.search_max_series
         super()._fit(history)
 
