@@ -185,8 +185,8 @@ class GBMModel(Forecaster):
             origins = np.arange(0, t_len - step)
             if origins.size == 0:
                 continue
-            r, o = np.meshgrid(np.arange(n), origins, indexing="ij")
-            r, o = r.ravel(), o.ravel()
+            grid_r, grid_o = np.meshgrid(np.arange(n), origins, indexing="ij")
+            r, o = grid_r.ravel(), grid_o.ravel()
             ok = (seen[r, o] >= MIN_ORIGIN_WEEKS) & ~np.isnan(values[r, o + step]) & (scale[r, o] > 0)
             r, o = r[ok], o[ok]
             if keep_p < 1.0:
