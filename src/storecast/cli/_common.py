@@ -35,7 +35,8 @@ STATE = State()
 
 def configure(verbose: bool, quiet: bool) -> None:
     STATE.verbose, STATE.quiet = verbose, quiet
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    # Progress and results go through Rich; log lines are for -v (and warnings always).
+    level = logging.DEBUG if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
     for noisy in ("mlflow", "alembic", "urllib3", "httpx", "numba", "prefect"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))

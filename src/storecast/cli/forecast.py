@@ -20,7 +20,15 @@ ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model name,
 
 def _report(result: RunResult) -> None:
     say(f"[bold]run[/bold] {result.run_id}  model [bold]{result.model}[/bold]")
-    say(f"backtest MAPE {result.metrics['mape']:.2f}%  WMAPE {result.metrics['wmape']:.2f}%")
+    m = result.metrics
+    if result.level == "dept":
+        # A percentage of a department week near zero is meaningless; weighted errors lead.
+        say(f"backtest WMAPE {m['wmape']:.2f}%  WMAE {m['wmae']:,.0f}")
+    else:
+        say(f"backtest MAPE {m['mape']:.2f}%  WMAPE {m['wmape']:.2f}%")
+    if result.model_version:
+        state = "champion" if result.promoted else "registered, champion kept"
+        say(f"model version {result.model_version} ({state}: {result.promotion_reason})")
     for label, key in (("CSV", "csv"), ("Parquet", "parquet"), ("dashboard", "dashboard"), ("run record", "run_json")):
         say(f"{label:>10}: {result.files[key]}")
     say(f"{'warehouse':>10}: {result.warehouse_url}")

@@ -71,6 +71,7 @@ class RunResult:
     model_version: str = ""
     promoted: bool = False
     promotion_reason: str = ""
+    level: str = "store"
 
 
 def run_job(
@@ -132,7 +133,8 @@ def run_job(
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }, indent=2))
     return RunResult(run_id, model_name, out, files, metrics, board, forecast, timings,
-                     settings.resolved_warehouse_url, trained.version.version, trained.promoted, trained.reason)
+                     settings.resolved_warehouse_url, trained.version.version, trained.promoted, trained.reason,
+                     dataset.level)
 
 
 # ---- the weekly refresh ---------------------------------------------------------------------
