@@ -92,3 +92,35 @@ def test_shape_pooling_helps_when_stores_share_a_season() -> None:
 def test_fixed_shape_pooling_is_respected() -> None:
     model = CalendarYoY(shape_pooling=0.5).fit(_shared_season(noise=0.04, own_shape=0.0))
     assert np.allclose(model.keep_, 0.5)
+
+
+def _level_plus_noise(drift: float, noise: float, weeks: int = 40, series: int = 45, seed: int = 5) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    level = np.cumsum(rng.normal(0, drift, (weeks, series)), axis=0)
+    return level + rng.normal(0, noise, (weeks, series))
+
+
+def test_local_level_halflife_follows_the_signal_to_noise_ratio() -> None:
+    from storecast.models.calendar_yoy import _local_level_halflife
+
+    # q = 1: K = (sqrt(5) - 1) / 2 = 0.618, half-life log(.5)/log(.382) = 0.72 weeks.
+    fast = _local_level_halflife(_level_plus_noise(drift=0.02, noise=0.02), max_lag=13)
+    # q = 1/100: K = 0.095, half-life 6.9 weeks.
+    slow = _local_level_halflife(_level_plus_noise(drift=0.003, noise=0.03), max_lag=13)
+    assert fast is not None and slow is not None
+    assert 0.4 < fast < 1.3
+    assert 4.0 < slow < 12.0
+    # Pure noise shows no level movement: no learned half-life (the model's longest applies).
+    flat = _local_level_halflife(np.random.default_rng(1).normal(0, 0.03, (40, 45)), max_lag=13)
+    assert flat is None or flat > 20
+
+
+def test_own_growth_halflife_is_learned_only_with_enough_pairs(synthetic_dataset: Dataset) -> None:
+    frame = synthetic_dataset.frame
+    weeks = np.sort(frame[WEEK].unique())
+    long = CalendarYoY().fit(frame)
+    assert all(0 < h <= 3 * long.growth_halflife for h in long.own_halflife_)
+    short = CalendarYoY().fit(frame[frame[WEEK] <= weeks[52 + 20]])  # 20 weeks of year-over-year pairs
+    assert short.own_halflife_[0] == 3 * short.growth_halflife
+    fixed = CalendarYoY(own_halflife=5.0).fit(frame)
+    assert fixed.own_halflife_ == [5.0] * len(fixed.own_halflife_)

@@ -49,6 +49,8 @@ from storecast.models.base import Forecaster
 _SHOPPING_DAYS = 7
 #: Weight (in year-over-year pairs) of the pooled noise variance in a series' own.
 _NOISE_PRIOR_PAIRS = 13
+#: Lags (weeks, one quarter) over which the growth deviations' variogram is fitted.
+_VARIOGRAM_LAGS = 13
 _EVENTS = tuple(f"{n}{o:+d}" for n, offs in EVENT_WINDOWS.items() for o in offs)
 EFFECTS = ("month_start_days", "christmas_shopping_days", *(f"event_{e}" for e in _EVENTS))
 
@@ -80,13 +82,15 @@ class CalendarYoY(Forecaster):
         fallback_weeks: int = 8,
         shape_pooling: float | str | None = "auto",
         shape_window: int = 6,
+        own_halflife: float | str = "auto",
         **params: Any,
     ) -> None:
         super().__init__(
             seed=seed, growth_weeks=growth_weeks, growth_halflife=growth_halflife,
             max_years=max_years, fallback_weeks=fallback_weeks, min_growth_pairs=min_growth_pairs,
-            shape_pooling=shape_pooling, shape_window=shape_window, **params,
+            shape_pooling=shape_pooling, shape_window=shape_window, own_halflife=own_halflife, **params,
         )
+        self.own_halflife = own_halflife
         self.shape_pooling = shape_pooling
         self.shape_window = shape_window
         self.min_growth_pairs = min_growth_pairs
@@ -231,11 +235,14 @@ class CalendarYoY(Forecaster):
     def _growth(self, diffs: list[np.ndarray], dxs: list[np.ndarray]) -> np.ndarray:
         """Recent k-year growth per series (rows = k-1, columns = series); NaN if unknown.
 
-        Growth is pooled: the chain-wide growth (median over series each week) moves fast
-        and is followed closely (``growth_halflife``); a series' own deviation from it is
-        noisier and averaged over longer (three half-lives), outliers clipped.
+        Growth is pooled: the chain-wide growth (median over series each week) is followed
+        with ``growth_halflife``; a series' own deviation from it (outliers clipped) is a
+        local level plus weekly noise, smoothed with the half-life of the steady-state
+        Kalman gain whose signal/noise ratio is estimated from the deviations' variogram
+        in the training data (``own_halflife="auto"``, see ``_local_level_halflife``).
         """
         out = np.full((self.max_years, self.logy_.shape[1]), np.nan)
+        self.own_halflife_: list[float] = []
         for k, (d, dx) in enumerate(zip(diffs, dxs, strict=True)):
             recent = (d - dx @ self.beta_.T)[-self.growth_weeks :]
             seen = np.isfinite(recent)
@@ -247,10 +254,23 @@ class CalendarYoY(Forecaster):
             med = np.nanmedian(np.where(seen, own, np.nan), axis=0)
             mad = 1.4826 * np.nanmedian(np.abs(own - med), axis=0)
             own = np.clip(own, med - 3 * mad - 1e-9, med + 3 * mad + 1e-9)
-            deviation = _ew_mean(own, 3 * self.growth_halflife)
+            halflife = self._own_halflife(own)
+            self.own_halflife_.append(halflife)
+            deviation = _ew_mean(own, halflife)
             enough = seen.sum(axis=0) >= self.min_growth_pairs
             out[k] = np.where(enough, chain_growth + np.nan_to_num(deviation), np.nan)
         return out
+
+    def _own_halflife(self, own: np.ndarray) -> float:
+        """Half-life for a series' own growth deviation: fixed, or learned (``"auto"``)."""
+        longest = 3 * self.growth_halflife
+        if self.own_halflife != "auto":
+            return float(self.own_halflife)
+        weeks = int(np.isfinite(own).any(axis=1).sum())
+        if weeks < 2 * _VARIOGRAM_LAGS:  # too short to tell level moves from noise
+            return longest
+        learned = _local_level_halflife(own, max_lag=_VARIOGRAM_LAGS)
+        return longest if learned is None else float(np.clip(learned, 1.0, longest))
 
     # ---- predicting -------------------------------------------------------------------------
     def _predict(self, horizon: int, future: pd.DataFrame | None) -> pd.DataFrame:
@@ -363,6 +383,38 @@ def _ew_mean(values: np.ndarray, halflife: float) -> np.ndarray:
     total = w.sum(axis=0)
     num = (np.where(w > 0, values, 0.0) * w).sum(axis=0)
     return np.where(total > 0, num / np.where(total > 0, total, 1.0), np.nan)
+
+
+def _local_level_halflife(values: np.ndarray, max_lag: int, min_pairs: int = 30) -> float | None:
+    """Half-life of the optimal exponential smoother for a local level plus noise.
+
+    Model per column: ``v[t] = mu[t] + e[t]``, ``mu[t] = mu[t-1] + eta[t]``. Its variogram
+    ``var(v[t+h] - v[t]) / 2 = s_e^2 + h s_eta^2 / 2`` is measured pooled over columns (a
+    robust MAD scale per lag) and fitted by least squares over lags ``1..max_lag``; the
+    steady-state Kalman gain for ``q = s_eta^2 / s_e^2`` is ``K = (sqrt(q^2 + 4q) - q) / 2``
+    and the exponential smoother with that gain halves its weights every
+    ``log(1/2) / log(1 - K)`` weeks. ``None`` when too few pairs to say.
+    """
+    lags, gamma = [], []
+    for h in range(1, max_lag + 1):
+        diff = (values[h:] - values[:-h]).ravel()
+        diff = diff[np.isfinite(diff)]
+        if len(diff) < min_pairs:
+            continue
+        scale = 1.4826 * np.median(np.abs(diff - np.median(diff)))
+        lags.append(h)
+        gamma.append(scale**2 / 2)
+    if len(lags) < 2:
+        return None
+    h = np.asarray(lags, float)
+    (noise, drift), *_ = np.linalg.lstsq(np.column_stack([np.ones_like(h), h / 2]), np.asarray(gamma), rcond=None)
+    if drift <= 0:
+        return None  # no level movement visible: the longest smoothing
+    if noise <= 0:
+        return 0.0  # no noise: follow the last week
+    q = drift / noise
+    gain = (np.sqrt(q * q + 4 * q) - q) / 2
+    return float(np.log(0.5) / np.log(1 - gain)) if gain < 1 else 0.0
 
 
 def _rolling_median(values: np.ndarray, window: int, blocks: int) -> np.ndarray:
