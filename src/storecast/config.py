@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     horizon: int = Field(13, ge=1, le=104, description="Weeks to forecast ahead.")
     backtest_windows: int = Field(4, ge=1, le=52, description="Rolling-origin backtest windows.")
     backtest_step: int = Field(13, ge=1, le=104, description="Weeks between backtest origins.")
-    model: str = Field("auto", description="Model name from `storecast models available`, or 'auto' for the default ensemble.")
+    model: str = Field("auto", description="Model name from `storecast models available`, or 'auto' for the measured default of the data level (store or department).")
     seed: int = Field(42, description="Random seed; same seed and data give byte-identical outputs.")
 
     # --- quality gate -------------------------------------------------------------------

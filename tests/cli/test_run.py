@@ -76,3 +76,33 @@ def test_run_on_the_real_walmart_file(walmart_csv: Path, tmp_path: Path) -> None
     assert code == 0, output
     csv = pd.read_csv(tmp_path / "o" / "walmart_sales_predictions.csv")
     assert csv["Store"].nunique() == 45
+
+
+def test_run_on_department_data_reconciles_and_writes_dept_columns(tmp_path: Path) -> None:
+    """The competition format end to end: Dept column, coherent store totals, WMAPE reported."""
+    from storecast.synthetic import walmart_like
+
+    base = walmart_like(n_stores=3, n_weeks=120, seed=4)
+    parts = []
+    for dept, share in ((1, 0.5), (2, 0.3), (3, 0.2)):
+        part = base[["Store", "Date", "Weekly_Sales", "Holiday_Flag"]].copy()
+        part["Dept"] = dept
+        part["Weekly_Sales"] = (part["Weekly_Sales"] * share).round(2)
+        parts.append(part)
+    train = pd.concat(parts)
+    train["IsHoliday"] = train["Holiday_Flag"].map({0: "False", 1: "True"})
+    train["Date"] = train["Date"].dt.strftime("%Y-%m-%d")
+    folder = tmp_path / "recruiting"
+    folder.mkdir()
+    train[["Store", "Dept", "Date", "Weekly_Sales", "IsHoliday"]].to_csv(folder / "train.csv", index=False)
+
+    result = runner.invoke(app, ["run", "--data", str(folder), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert "WMAPE" in result.output
+    csv = pd.read_csv(tmp_path / "o" / "walmart_sales_predictions.csv")
+    assert list(csv.columns) == ["Store", "Dept", "Date", "Weekly_Sales", "Predicted_Sales"]
+    future = csv[csv["Weekly_Sales"].isna()]
+    assert len(future) == 3 * 3 * 13
+    rich = pd.read_parquet(tmp_path / "o" / "forecasts.parquet")
+    assert rich["model"].unique().tolist() == ["pooled_blend"]
+    assert (rich["lo_95"] <= rich["yhat"]).all() and (rich["yhat"] <= rich["hi_95"]).all()

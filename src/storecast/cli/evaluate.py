@@ -46,10 +46,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Backtest on rolling origins ending at the last week; baselines always beside."""
         settings = settings_from(data_format=fmt, horizon=horizon, backtest_windows=windows, backtest_step=step)
-        names = models_for(model or settings.model)
         with progress_steps() as say:
             say("reading data")
             dataset = read_history(data, settings, fmt)
+            names = models_for(model or settings.model, dataset.level)
             result = backtest(dataset, names, horizon=settings.horizon, windows=settings.backtest_windows,
                               step=settings.backtest_step, seed=settings.seed, progress=say)
         report = backtest_report(result)

@@ -12,17 +12,17 @@ from typing import Any
 import pandas as pd
 
 from storecast.evaluation.backtest import BacktestResult
-from storecast.models import BASELINES, DEFAULT_MODEL, MODELS
+from storecast.models import BASELINES, MODELS, resolve_model
 
 METRICS = ("mape", "wmape", "wmae", "rmse", "bias", "coverage_80", "coverage_95")
 
 
-def models_for(choice: str | None) -> list[str]:
+def models_for(choice: str | None, level: str = "store") -> list[str]:
     """Models to backtest for ``--model``: one name (or auto), or ``all``; baselines always."""
     if choice == "all":
         names = list(MODELS)
     else:
-        name = DEFAULT_MODEL if choice in (None, "auto") else choice
+        name = resolve_model(choice, level)
         if name not in MODELS:
             from storecast.errors import UsageError
 

@@ -8,7 +8,8 @@ challenger on all history, register it, and promote it only if it wins:
 - the challenger is the champion's own model (same name, so the same backtest): promote,
   it is the champion refitted on newer data — the margin guards against switching models
   on noise, not against learning from new weeks;
-- otherwise promote only if ``challenger MAPE <= champion MAPE x (1 - promotion_margin)``.
+- otherwise promote only if ``challenger MAPE <= champion MAPE x (1 - promotion_margin)``
+  (WMAPE at department level, where a percentage of near-zero weeks means nothing).
 
 ``retraining_due`` is the policy: the monthly schedule (the newest week is in a later month
 than the champion's training data), a drift alert from monitoring, or a manual request.
@@ -32,7 +33,7 @@ from storecast.evaluation.backtest import BacktestResult, backtest
 from storecast.lifecycle.monitoring import Check, dispatch_alerts
 from storecast.lifecycle.registry import ModelVersion, Registry
 from storecast.lifecycle.steps import champion_forecast, load_gated, make_run_id, publish_forecast
-from storecast.models import BASELINES, DEFAULT_MODEL, Forecaster, create_model
+from storecast.models import BASELINES, Forecaster, create_model, resolve_model
 from storecast.models.intervals import ConformalIntervals
 
 log = logging.getLogger(__name__)
@@ -60,12 +61,18 @@ class TrainResult:
     leaderboard: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def resolve_model_name(settings: Settings) -> str:
-    return DEFAULT_MODEL if settings.model == "auto" else settings.model
+def resolve_model_name(settings: Settings, level: str = "store") -> str:
+    return resolve_model(settings.model, level)
+
+
+def selection_metric(level: str) -> str:
+    """The backtest metric promotion compares: MAPE for stores, WMAPE for departments."""
+    return "mape" if level == "store" else "wmape"
 
 
 def decide(
-    challenger: str, challenger_mape: float, champion: ModelVersion | None, champion_mape: float | None, margin: float
+    challenger: str, challenger_mape: float, champion: ModelVersion | None, champion_mape: float | None, margin: float,
+    metric: str = "mape",
 ) -> tuple[bool, str]:
     """Promote or keep, with the reason in words (see the module docstring)."""
     if champion is None:
@@ -76,9 +83,9 @@ def decide(
         return True, f"the champion's model {champion.model_name} cannot be backtested on this data"
     bar = champion_mape * (1 - margin)
     if math.isfinite(challenger_mape) and challenger_mape <= bar:
-        return True, (f"{challenger} MAPE {challenger_mape:.2f}% beats champion {champion.model_name} "
+        return True, (f"{challenger} {metric.upper()} {challenger_mape:.2f}% beats champion {champion.model_name} "
                       f"{champion_mape:.2f}% by the margin {margin:.0%}")
-    return False, (f"{challenger} MAPE {challenger_mape:.2f}% does not beat champion {champion.model_name} "
+    return False, (f"{challenger} {metric.upper()} {challenger_mape:.2f}% does not beat champion {champion.model_name} "
                    f"{champion_mape:.2f}% by the margin {margin:.0%}")
 
 
@@ -93,7 +100,8 @@ def train_challenger(
 ) -> TrainResult:
     """Backtest, fit, register and promote-or-keep (the shared core of run, train and retrain)."""
     say = progress or (lambda _msg: None)
-    name = resolve_model_name(settings)
+    name = resolve_model_name(settings, dataset.level)
+    metric = selection_metric(dataset.level)
     champion = registry.champion()
     names = list(dict.fromkeys([name, *BASELINES, *([champion.model_name] if champion else [])]))
     result = backtest(
@@ -105,7 +113,7 @@ def train_challenger(
     by_model = board.set_index("model")
     metrics = {k: float(v) for k, v in by_model.loc[name].items()}
     champion_mape = (
-        float(by_model.loc[champion.model_name, "mape"])
+        float(by_model.loc[champion.model_name, metric])
         if champion is not None and champion.model_name in by_model.index else None
     )
 
@@ -121,7 +129,7 @@ def train_challenger(
                 "series": dataset.n_series, "level": dataset.level},
         data_fingerprint=dataset.fingerprint, run_id=run_id,
     )
-    promote, reason = decide(name, metrics["mape"], champion, champion_mape, settings.promotion_margin)
+    promote, reason = decide(name, metrics[metric], champion, champion_mape, settings.promotion_margin, metric)
     if promote:
         version = registry.promote(version.version)
         log.info("version %s promoted: %s", version.version, reason)
@@ -129,7 +137,7 @@ def train_challenger(
         log.info("version %s kept as challenger: %s", version.version, reason)
     return TrainResult(
         run_id=run_id, version=version, promoted=promote, reason=reason,
-        champion=version if promote else champion, challenger_mape=metrics["mape"],
+        champion=version if promote else champion, challenger_mape=metrics[metric],
         champion_mape=champion_mape, metrics=metrics, backtest=result, model=model,
         intervals=intervals, trigger=trigger, leaderboard=board,
     )

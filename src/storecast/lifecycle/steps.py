@@ -19,6 +19,7 @@ from storecast.data.schema import HOLIDAY, WEEK, Dataset
 from storecast.delivery.warehouse import RunRecord, Warehouse
 from storecast.features.holidays import flagged_holiday_weeks
 from storecast.lifecycle.registry import LoadedModel, Registry
+from storecast.models import resolve_model
 from storecast.models.base import Forecaster
 from storecast.models.intervals import ConformalIntervals
 from storecast.models.reconcile import forecast_departments
@@ -54,12 +55,16 @@ def future_scaffold(dataset: Dataset, horizon: int) -> pd.DataFrame:
 def forecast_with(model: Forecaster, intervals: ConformalIntervals, dataset: Dataset, horizon: int) -> pd.DataFrame:
     """Point forecast of ``model`` from the end of ``dataset`` plus its conformal bands.
 
-    Department forecasts are reconciled so they add up to the same model's store forecast.
+    Department forecasts are reconciled so they add up to the store-level default model's
+    forecast of the store totals (more accurate than the sum of departments, and than the
+    department model refitted on totals: docs/benchmarks.md, Department level).
     """
     future = future_scaffold(dataset, horizon)
     forecast = model.predict(horizon, future)
     if dataset.level == "dept":
-        forecast = forecast_departments(model, dataset.frame, forecast, horizon, future)
+        forecast = forecast_departments(
+            model, dataset.frame, forecast, horizon, future, anchor=resolve_model("auto", "store")
+        )
     return intervals.apply(forecast)
 
 

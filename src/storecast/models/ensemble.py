@@ -7,6 +7,15 @@ are a noisy ranking). Members that are unknown, fail, or lack the history are dr
 inner window fits in the history, the surviving members get equal weights. Then every
 member is refit on all the history.
 
+``weighting="equal"`` skips the inner backtests and averages the members equally (the
+forecast-combination puzzle: with few, noisy windows, equal weights are hard to beat).
+``denoise`` maps a member to a rank: that member is fitted on the history after low-rank
+pooling across stores (``features.pooling``), which pays off on noisy department series.
+
+``PooledBlend`` is the department-level preset: a global LightGBM, calendar_yoy and
+seasonal naive, the latter two on pooled history, equally weighted (measured side by side
+in docs/benchmarks.md, Department level).
+
 The artifact is a folder: ``model.json`` (members and weights) plus one sub-folder per
 member, each a complete member artifact.
 """
@@ -22,6 +31,7 @@ import pandas as pd
 
 from storecast.data.schema import TARGET, WEEK
 from storecast.errors import StorecastError, UsageError
+from storecast.features.pooling import low_rank_smooth
 from storecast.models.base import Forecaster
 
 log = logging.getLogger(__name__)
@@ -52,20 +62,32 @@ class Ensemble(Forecaster):
         members: list[str] | tuple[str, ...] = DEFAULT_MEMBERS,
         inner_windows: int = 1,
         inner_horizon: int = 13,
+        weighting: str = "inverse_error",
+        denoise: dict[str, int] | None = None,
         **params: Any,
     ) -> None:
+        if weighting not in ("inverse_error", "equal"):
+            raise UsageError(f"ensemble weighting must be 'inverse_error' or 'equal', got {weighting!r}")
+        denoise = dict(denoise or {})
         super().__init__(seed=seed, members=list(members), inner_windows=inner_windows,
-                         inner_horizon=inner_horizon, **params)
+                         inner_horizon=inner_horizon, weighting=weighting, denoise=denoise, **params)
         self.members = list(members)
         self.inner_windows = inner_windows
         self.inner_horizon = inner_horizon
+        self.weighting = weighting
+        self.denoise = denoise
+
+    def _fit_member(self, name: str, history: pd.DataFrame) -> Forecaster:
+        rank = self.denoise.get(name)
+        seen = low_rank_smooth(history, rank) if rank else history
+        return _member_class(name)(seed=self.seed).fit(seen)
 
     def _fit(self, history: pd.DataFrame) -> None:
-        errors = self._inner_errors(history)
+        errors = self._inner_errors(history) if self.weighting == "inverse_error" else {}
         fitted: dict[str, Forecaster] = {}
         for name in self.members:
             try:
-                fitted[name] = _member_class(name)(seed=self.seed).fit(history)
+                fitted[name] = self._fit_member(name, history)
             except StorecastError as exc:
                 log.debug("ensemble member %s dropped: %s", name, exc)
         if not fitted:
@@ -86,7 +108,7 @@ class Ensemble(Forecaster):
                 continue
             for name in self.members:
                 try:
-                    model = _member_class(name)(seed=self.seed).fit(train)
+                    model = self._fit_member(name, train)
                     pred = model.predict(self.inner_horizon, test.drop(columns=[TARGET]))
                 except StorecastError:
                     continue
@@ -129,3 +151,23 @@ def _weights(names: list[str], errors: dict[str, float]) -> dict[str, float]:
     inv = {n: 1.0 / errors[n] for n in names}
     norm = sum(inv.values())
     return {n: 0.5 * inv[n] / norm + 0.5 * equal[n] for n in names}
+
+
+class PooledBlend(Ensemble):
+    """Department-level default: gbm + pooled calendar_yoy + pooled seasonal naive, equal weights."""
+
+    name = "pooled_blend"
+    description = "Equal blend of gbm, calendar_yoy and seasonal_naive, the latter two on history pooled across stores (rank 10)."
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        members: list[str] | tuple[str, ...] = ("gbm", "calendar_yoy", "seasonal_naive"),
+        weighting: str = "equal",
+        denoise: dict[str, int] | None = None,
+        **params: Any,
+    ) -> None:
+        if denoise is None:
+            denoise = {"calendar_yoy": 10, "seasonal_naive": 10}
+        super().__init__(seed=seed, members=members, weighting=weighting, denoise=denoise, **params)

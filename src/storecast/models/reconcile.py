@@ -85,20 +85,28 @@ def forecast_departments(
     dept_forecast: pd.DataFrame,
     horizon: int,
     future: pd.DataFrame | None = None,
+    *,
+    anchor: str | None = None,
 ) -> pd.DataFrame:
-    """Reconcile ``model``'s department forecast to the same model fitted on store totals.
+    """Reconcile ``model``'s department forecast to a forecast of the store totals.
 
-    The store-level twin is a fresh instance with the same parameters and seed, fitted on
-    the department history summed per store. If the store-level fit fails (for example too
-    little history for that model at store level), the department forecast is returned as
-    it is, which is coherent bottom-up.
+    The store forecast comes from the model named ``anchor`` (the job passes the store-level
+    default, the most accurate model for store totals), or, without one, from a twin of
+    ``model`` (same parameters and seed), fitted on the department history summed per
+    store. If the store-level fit fails (for example too little history at store level),
+    the department forecast is returned as it is, which is coherent bottom-up.
     """
     totals = store_totals(history)
     store_future = None
     if future is not None and not future.empty:
         store_future = store_totals(future.assign(**{TARGET: 0.0})).drop(columns=[TARGET])
     try:
-        twin = type(model)(seed=model.seed, **model.params).fit(totals)
+        if anchor is not None:
+            from storecast.models import create_model
+
+            twin = create_model(anchor, seed=model.seed).fit(totals)
+        else:
+            twin = type(model)(seed=model.seed, **model.params).fit(totals)
         store_forecast = twin.predict(horizon, store_future)
     except StorecastError:
         return dept_forecast.copy()
