@@ -55,7 +55,8 @@ class BacktestResult:
         return pd.DataFrame(rows)
 
     def residuals(self, model: str) -> pd.DataFrame:
-        return self.predictions.loc[self.predictions["model"] == model, ["step", "y", "yhat"]]
+        """Out-of-sample errors of ``model``: keys, cutoff, step, y, yhat (what intervals calibrate on)."""
+        return self.predictions.loc[self.predictions["model"] == model, [*self.keys, "cutoff", "step", "y", "yhat"]]
 
 
 def backtest(

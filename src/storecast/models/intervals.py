@@ -1,7 +1,11 @@
 """Conformal prediction intervals, per horizon step, from backtest residuals.
 
-Residuals are relative to the forecast, ``(y - yhat) / |yhat|``, so one calibration serves
-stores of any size. For each step the empirical quantiles give the 80% and 95% bands.
+Residuals are relative to the forecast, ``(y - yhat) / scale``, so one calibration serves
+stores of any size. ``scale`` is ``|yhat|``, floored at half the series' mean ``|yhat|``
+(over the window, or over the forecast horizon): a department forecast near zero would
+otherwise turn an ordinary error into an enormous relative one and widen every band. A
+store's forecast never falls below half its mean, so at store level the scale is ``|yhat|``.
+For each step the empirical quantiles give the 80% and 95% bands.
 """
 
 from __future__ import annotations
@@ -12,6 +16,17 @@ import numpy as np
 import pandas as pd
 
 LEVELS = (80, 95)
+FLOOR_SHARE = 0.5
+
+
+def _scale(frame: pd.DataFrame) -> np.ndarray:
+    """``|yhat|`` floored at ``FLOOR_SHARE`` x the mean ``|yhat|`` of the row's series (and window)."""
+    absolute = frame["yhat"].abs()
+    groups = [c for c in ("store", "dept", "cutoff") if c in frame.columns]
+    if not groups:
+        return absolute.to_numpy(dtype="float64")
+    mean = absolute.groupby([frame[c] for c in groups], sort=False).transform("mean")
+    return np.maximum(absolute.to_numpy(dtype="float64"), FLOOR_SHARE * mean.to_numpy(dtype="float64"))
 
 
 @dataclass(frozen=True)
@@ -22,10 +37,12 @@ class ConformalIntervals:
 
     @classmethod
     def from_residuals(cls, residuals: pd.DataFrame) -> ConformalIntervals:
-        """``residuals`` has ``step``, ``y`` and ``yhat``."""
+        """``residuals`` has ``step``, ``y`` and ``yhat`` (and series keys and ``cutoff`` for the floor)."""
         frame = residuals.dropna(subset=["y", "yhat"])
-        frame = frame[np.abs(frame["yhat"]) > 1e-9]
-        rel = (frame["y"] - frame["yhat"]) / np.abs(frame["yhat"])
+        scale = _scale(frame)
+        keep = scale > 1e-9
+        frame = frame[keep]
+        rel = (frame["y"] - frame["yhat"]) / scale[keep]
         rows = []
         for step, values in rel.groupby(frame["step"]):
             row: dict[str, float] = {"step": int(step)}
@@ -51,7 +68,7 @@ class ConformalIntervals:
         steps = forecast["step"].clip(upper=int(table.index.max()))
         q = table.reindex(steps).reset_index(drop=True)
         out = forecast.reset_index(drop=True).copy()
-        scale = np.abs(out["yhat"].to_numpy())
+        scale = _scale(out)
         for level in LEVELS:
             out[f"lo_{level}"] = out["yhat"] + q[f"lo_{level}"].to_numpy() * scale
             out[f"hi_{level}"] = out["yhat"] + q[f"hi_{level}"].to_numpy() * scale
