@@ -17,10 +17,12 @@ LightGBM text models). Loading never unpickles arbitrary objects.
 from __future__ import annotations
 
 import json
+import warnings
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
+import numpy as np
 import pandas as pd
 
 from storecast.data.schema import TARGET, WEEK, series_keys
@@ -54,7 +56,8 @@ class Forecaster(ABC):
         self.keys_ = series_keys(history)
         self._check_history(history)
         self.last_week_ = pd.Timestamp(history[WEEK].max())
-        self._fit(history.sort_values([*self.keys_, WEEK], kind="stable"))
+        with _numeric_quiet():
+            self._fit(history.sort_values([*self.keys_, WEEK], kind="stable"))
         self.is_fitted_ = True
         return self
 
@@ -63,7 +66,8 @@ class Forecaster(ABC):
             raise NotTrainedError(f"{self.name}: call fit() before predict()")
         if horizon < 1:
             raise DataError(f"{self.name}: horizon must be >= 1, got {horizon}")
-        out = self._predict(horizon, future)
+        with _numeric_quiet():
+            out = self._predict(horizon, future)
         cols = [*self.keys_, *FORECAST_COLUMNS]
         return out[cols].sort_values([*self.keys_, WEEK], kind="stable").reset_index(drop=True)
 
@@ -124,3 +128,20 @@ class Forecaster(ABC):
                 f"{self.name} needs at least {self.min_history_weeks} weeks of history; "
                 f"the longest series has {have}"
             )
+
+
+class _numeric_quiet(warnings.catch_warnings):
+    """Silence numpy's RuntimeWarnings (all-NaN slices, log of 0) inside a model.
+
+    Short, gappy and all-zero department series make these routine; the models turn the
+    resulting NaN/inf into stated fallbacks, and a user should not see hundreds of lines.
+    """
+
+    def __enter__(self) -> None:
+        super().__enter__()
+        warnings.simplefilter("ignore", RuntimeWarning)
+        self._err = np.seterr(all="ignore")
+
+    def __exit__(self, *exc: object) -> None:
+        np.seterr(**self._err)
+        super().__exit__(*exc)
