@@ -158,7 +158,7 @@ def register(app: typer.Typer) -> None:
         out: OutOpt = None,
         inbox: Annotated[Path | None, typer.Option("--inbox", help="Folder the weekly refresh reads new files from.")] = None,
     ) -> None:
-        """Serve the Prefect flows on their cron schedules (needs storecast[prefect])."""
+        """Serve the Prefect flows on their cron schedules (needs the prefect extra: pip install "storecast\\[prefect]")."""
         from storecast.lifecycle.flows import serve
 
         settings = settings_from(out_dir=out, refresh_inbox=inbox)
