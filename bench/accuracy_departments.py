@@ -27,7 +27,7 @@ from storecast.data.readers import read_history
 from storecast.data.schema import WEEK, Dataset
 from storecast.evaluation.backtest import backtest
 from storecast.evaluation.metrics import summarize
-from storecast.models import create_model
+from storecast.models import create_model, resolve_model
 from storecast.models.reconcile import reconcile, store_totals
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,12 +37,14 @@ HORIZON, WINDOWS, STEP, SEED = 13, 4, 13, 42
 
 
 def reconciled(dataset: Dataset, preds: pd.DataFrame, name: str, cutoffs: list[pd.Timestamp]) -> pd.DataFrame:
-    """The model's backtest predictions reconciled, per window, to its store-level twin."""
+    """The model's backtest predictions reconciled, per window, to the store-level default's
+    forecast of the store totals (what ``storecast run`` delivers, ``lifecycle.steps``)."""
     totals = store_totals(dataset.frame)
+    anchor = resolve_model("auto", "store")
     parts = []
     for cutoff in cutoffs:
         window = preds[preds["cutoff"] == cutoff]
-        store_fc = create_model(name, seed=SEED).fit(totals[totals[WEEK] <= cutoff]).predict(HORIZON)
+        store_fc = create_model(anchor, seed=SEED).fit(totals[totals[WEEK] <= cutoff]).predict(HORIZON)
         parts.append(reconcile(window, store_fc))
     out = pd.concat(parts, ignore_index=True)
     out["model"] = f"{name}+rec"
