@@ -108,7 +108,9 @@ def run_job(
         details={"promoted": trained.promoted, "promotion_reason": trained.reason, "trigger": "run"},
     )
     holidays = [pd.Timestamp(w) for w in flagged_holiday_weeks(dataset.first_week.date(), forecast[WEEK].max().date())]
-    files["dashboard"] = write_dashboard(table, holidays, out, monitoring=latest_checks(settings))
+    # No run id or timestamp on the page: the same data, settings and seed give the same file.
+    subtitle = f"{Path(dataset.source).name}, model {model_name}, data to {dataset.last_week.date()}"
+    files["dashboard"] = write_dashboard(table, holidays, out, monitoring=latest_checks(settings), subtitle=subtitle)
     timings["deliver_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
 
