@@ -70,8 +70,11 @@ def walmart_like(
             effect[i] += 0.02
         if w in hol["easter"]:
             effect[i] += 0.05
-        if pd.Timestamp(w.year, 12, 10) <= w < pd.Timestamp(w.year, 12, 18):
+        # The run-up to Christmas follows the days before it, not fixed dates.
+        if w + pd.Timedelta(days=7) in pre_xmas:
             effect[i] += 0.15
+        if w + pd.Timedelta(days=14) in pre_xmas:
+            effect[i] += 0.06
     effect += 0.025 * month_start
     holiday_flag = np.array([any(w in hol[h] for h in FLAGGED_HOLIDAYS) for w in weeks], dtype=int)
 

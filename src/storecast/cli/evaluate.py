@@ -20,7 +20,9 @@ _LABELS = {"mape": "MAPE %", "wmape": "WMAPE %", "wmae": "WMAE", "rmse": "RMSE",
 
 def _table(title: str, first: str, rows: list[dict[str, object]]) -> Table:
     table = Table(title=title)
-    table.add_column(first)
+    # The key column (model, cutoff, store) is never truncated; metric columns give way.
+    width = max([len(first), *(len(str(row[first])) for row in rows)])
+    table.add_column(first, no_wrap=True, min_width=width)
     for metric in METRICS:
         table.add_column(_LABELS[metric], justify="right")
     for row in rows:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from storecast.cli._common import console, handle_errors, progress_steps, say, settings_from
+from storecast.cli._common import console, handle_errors, progress_steps, settings_from
 from storecast.lifecycle.jobs import RunResult, run_job
 
 DataOpt = Annotated[Path, typer.Option("--data", "-d", help="History file or folder (Walmart.csv, the competition folder, or a mapped CSV/Parquet).")]
@@ -19,19 +19,20 @@ ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model name,
 
 
 def _report(result: RunResult) -> None:
-    say(f"[bold]run[/bold] {result.run_id}  model [bold]{result.model}[/bold]")
+    """The final result: printed even with -q (which silences only progress and logs)."""
+    console.print(f"[bold]run[/bold] {result.run_id}  model [bold]{result.model}[/bold]")
     m = result.metrics
     if result.level == "dept":
         # A percentage of a department week near zero is meaningless; weighted errors lead.
-        say(f"backtest WMAPE {m['wmape']:.2f}%  WMAE {m['wmae']:,.0f}")
+        console.print(f"backtest WMAPE {m['wmape']:.2f}%  WMAE {m['wmae']:,.0f}")
     else:
-        say(f"backtest MAPE {m['mape']:.2f}%  WMAPE {m['wmape']:.2f}%")
+        console.print(f"backtest MAPE {m['mape']:.2f}%  WMAPE {m['wmape']:.2f}%")
     if result.model_version:
         state = "champion" if result.promoted else "registered, champion kept"
-        say(f"model version {result.model_version} ({state}: {result.promotion_reason})")
+        console.print(f"model version {result.model_version} ({state}: {result.promotion_reason})")
     for label, key in (("CSV", "csv"), ("Parquet", "parquet"), ("dashboard", "dashboard"), ("run record", "run_json")):
-        say(f"{label:>10}: {result.files[key]}")
-    say(f"{'warehouse':>10}: {result.warehouse_url}")
+        console.print(f"{label:>10}: {result.files[key]}")
+    console.print(f"{'warehouse':>10}: {result.warehouse_url}")
 
 
 def register(app: typer.Typer) -> None:
