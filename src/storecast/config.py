@@ -112,6 +112,9 @@ class Settings(BaseSettings):
         0.15, gt=0, description="A store's recent level deviating from its forecast by this fraction alerts."
     )
     alert_webhook_url: str = Field("", description="If set, alerts are POSTed here as JSON.")
+    retrain_every_weeks: int = Field(
+        4, ge=1, le=104, description="The weekly refresh retrains once this many new weeks have arrived since the champion's training data (the monthly schedule)."
+    )
     retrain_cron: str = Field("0 6 1 * *", description="Cron schedule of the monthly retrain flow.")
     refresh_cron: str = Field("0 6 * * 1", description="Cron schedule of the weekly refresh flow.")
     refresh_inbox: Path = Field(

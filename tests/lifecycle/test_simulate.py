@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from storecast.config import Settings
@@ -21,7 +22,14 @@ def test_simulate_replays_weeks_and_retrains_on_schedule(tmp_path: Path) -> None
     # Every replayed week has a one-week-ahead forecast from the previous week's refresh.
     assert (result.weekly["n"] == 5).all() and result.weekly["realized_mape"].notna().all()
     assert {"schedule"} <= {r["trigger"] for r in result.retrains}
-    assert [r["week"] for r in result.retrains if r["trigger"] == "schedule"][:2] == ["2012-04-06", "2012-05-04"]
+    # A scheduled retrain comes once 4 new weeks (retrain_every_weeks) have arrived since the
+    # previous training, whatever triggered it - not at every turn of a calendar month.
+    trained = pd.Timestamp("2012-03-30")
+    for retrain in result.retrains:
+        week = pd.Timestamp(retrain["week"])
+        if retrain["trigger"] == "schedule":
+            assert (week - trained).days // 7 == 4, result.retrains
+        trained = week
     assert 0 < result.realized_mape <= 1.5 * result.promised_mape
     payload = json.loads((tmp_path / "sim" / "simulation.json").read_text())
     assert payload["realized_mape"] == pytest.approx(result.realized_mape)
@@ -35,3 +43,16 @@ def test_simulate_on_walmart_keeps_the_backtest_promise(walmart_csv: Path, tmp_p
     result = simulate(Settings(out_dir=tmp_path / "out"), walmart_csv, dt.date(2011, 4, 29))
     assert result.realized_mape <= result.promised_mape
     assert result.seconds < 300
+
+
+def test_retraining_policy_counts_new_weeks_not_calendar_months() -> None:
+    from storecast.lifecycle.retrain import retraining_due
+
+    trained = pd.Timestamp("2011-07-29")  # a drift retrain at a month's end
+    assert not retraining_due(pd.Timestamp("2011-08-05"), trained).due  # one week on, a new month
+    due = retraining_due(pd.Timestamp("2011-08-26"), trained)
+    assert due.due and due.trigger == "schedule" and "4 new weeks" in due.reason
+    assert retraining_due(pd.Timestamp("2011-08-12"), trained, every_weeks=2).due
+    assert retraining_due(pd.Timestamp("2011-08-05"), trained, ["psi:cpi"]).trigger == "drift"
+    assert retraining_due(pd.Timestamp("2011-08-05"), None).trigger == "initial"
+    assert retraining_due(pd.Timestamp("2011-08-05"), trained, manual=True).trigger == "manual"

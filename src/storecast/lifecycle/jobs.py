@@ -204,7 +204,9 @@ def refresh_job(
     report = monitor_job(settings, history=history, registry=registry)
     champion = registry.champion()
     trained_to = pd.Timestamp(champion.trained_to) if champion and champion.trained_to else None
-    decision = retraining_due(history.last_week, trained_to, report.drift_alerts())
+    decision = retraining_due(
+        history.last_week, trained_to, report.drift_alerts(), every_weeks=settings.retrain_every_weeks
+    )
     result = RefreshResult(run_id, version, history.last_week, forecast, report, decision, ingest=ingested)
     if retrain and decision.due:
         say(f"retraining ({decision.trigger}: {decision.reason})")

@@ -11,8 +11,10 @@ challenger on all history, register it, and promote it only if it wins:
 - otherwise promote only if ``challenger MAPE <= champion MAPE x (1 - promotion_margin)``
   (WMAPE at department level, where a percentage of near-zero weeks means nothing).
 
-``retraining_due`` is the policy: the monthly schedule (the newest week is in a later month
-than the champion's training data), a drift alert from monitoring, or a manual request.
+``retraining_due`` is the policy: the monthly schedule (``retrain_every_weeks``, default 4,
+new weeks since the champion's training data: counted in data, not calendar months, so a
+drift retrain at a month's end does not trigger a second one a week later), a drift alert
+from monitoring, or a manual request.
 """
 
 from __future__ import annotations
@@ -157,6 +159,7 @@ def retraining_due(
     drift_alerts: Iterable[str] = (),
     *,
     manual: bool = False,
+    every_weeks: int = 4,
 ) -> RetrainDecision:
     """Whether to retrain now, and why: manual, drift alert, or the monthly schedule."""
     if manual:
@@ -167,9 +170,11 @@ def retraining_due(
     if alerts:
         return RetrainDecision(True, "drift", "; ".join(alerts))
     newest, trained = pd.Timestamp(newest_week), pd.Timestamp(champion_last_week)
-    if (newest.year, newest.month) > (trained.year, trained.month):
+    new_weeks = (newest - trained).days // 7
+    if new_weeks >= every_weeks:
         return RetrainDecision(
-            True, "schedule", f"monthly: data reaches {newest.date()}, champion trained to {trained.date()}"
+            True, "schedule",
+            f"scheduled: {new_weeks} new weeks (data to {newest.date()}, champion trained to {trained.date()})",
         )
     return RetrainDecision(False, None, f"champion trained to {trained.date()} is current")
 
