@@ -38,10 +38,11 @@ def test_pooled_member_sees_smoothed_history(synthetic_dataset) -> None:  # type
 
 def test_pooled_blend_round_trips_its_settings(synthetic_dataset, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     history = _history(synthetic_dataset)
-    model = PooledBlend(members=["calendar_yoy", "seasonal_naive"]).fit(history)
+    model = PooledBlend(members=["calendar_yoy", "calendar_naive"]).fit(history)
     loaded = Forecaster.load(model.save(tmp_path / "blend"))
     assert isinstance(loaded, PooledBlend)
-    assert loaded.denoise == {"calendar_yoy": 10, "seasonal_naive": 10}
+    assert loaded.denoise == {"calendar_yoy": 10, "calendar_naive": 10}
+    assert PooledBlend().members == ["gbm", "calendar_yoy", "calendar_naive"]
     pd.testing.assert_frame_equal(model.predict(13), loaded.predict(13))
 
 

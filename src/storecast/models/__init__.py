@@ -5,6 +5,7 @@ from __future__ import annotations
 from storecast.errors import UsageError
 from storecast.models.base import Forecaster
 from storecast.models.baselines import SeasonalNaive, YoYScaled
+from storecast.models.calendar_naive import CalendarNaive
 from storecast.models.calendar_yoy import CalendarYoY
 from storecast.models.ensemble import Ensemble, PooledBlend
 from storecast.models.gbm import GBMModel
@@ -14,6 +15,7 @@ MODELS: dict[str, type[Forecaster]] = {
     SeasonalNaive.name: SeasonalNaive,
     YoYScaled.name: YoYScaled,
     CalendarYoY.name: CalendarYoY,
+    CalendarNaive.name: CalendarNaive,
     Ensemble.name: Ensemble,
     PooledBlend.name: PooledBlend,
     MSTLModel.name: MSTLModel,

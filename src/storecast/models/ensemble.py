@@ -14,9 +14,12 @@ pooling across stores (``features.pooling``), which pays off on noisy department
 
 ``member_params`` passes parameters to a member.
 
-``PooledBlend`` is the department-level preset: a global LightGBM, calendar_yoy and
-seasonal naive, the latter two on pooled history, equally weighted (measured side by side
-in docs/benchmarks.md, Department level). Its calendar_yoy smooths a series' growth
+``PooledBlend`` is the department-level preset: a global LightGBM, calendar_yoy and the
+calendar-aligned naive (last year's same calendar days, ``models.calendar_naive``), the
+latter two on pooled history, equally weighted (measured side by side in
+docs/benchmarks.md, Department level). The aligned naive replaced lag-52 seasonal naive
+on a calendar argument (lag 52 drifts 1-2 days, which moves pre-Christmas days between
+weeks), not on a search over members. Its calendar_yoy smooths a series' growth
 deviation with a fixed 12-week half-life: the half-life learned from the variogram (about
 2 weeks) helps stores, whose deviations move in steps, but follows department noise
 (WMAE 1874 with 12 weeks vs 1949 learned, 4 windows).
@@ -163,23 +166,23 @@ def _weights(names: list[str], errors: dict[str, float]) -> dict[str, float]:
 
 
 class PooledBlend(Ensemble):
-    """Department-level default: gbm + pooled calendar_yoy + pooled seasonal naive, equal weights."""
+    """Department-level default: gbm + pooled calendar_yoy + pooled calendar_naive, equal weights."""
 
     name = "pooled_blend"
-    description = "Equal blend of gbm, calendar_yoy and seasonal_naive, the latter two on history pooled across stores (rank 10)."
+    description = "Equal blend of gbm, calendar_yoy and calendar_naive, the latter two on history pooled across stores (rank 10)."
 
     def __init__(
         self,
         *,
         seed: int = 0,
-        members: list[str] | tuple[str, ...] = ("gbm", "calendar_yoy", "seasonal_naive"),
+        members: list[str] | tuple[str, ...] = ("gbm", "calendar_yoy", "calendar_naive"),
         weighting: str = "equal",
         denoise: dict[str, int] | None = None,
         member_params: dict[str, dict[str, Any]] | None = None,
         **params: Any,
     ) -> None:
         if denoise is None:
-            denoise = {"calendar_yoy": 10, "seasonal_naive": 10}
+            denoise = {"calendar_yoy": 10, "calendar_naive": 10}
         if member_params is None:
             member_params = {"calendar_yoy": {"own_halflife": 12.0}}
         super().__init__(seed=seed, members=members, weighting=weighting, denoise=denoise,
