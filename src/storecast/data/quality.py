@@ -117,7 +117,7 @@ class QualityReport:
             {"check": i.check, "severity": i.severity, "row": row, "message": i.message,
              "file": i.file or self.source}
             for i in self.issues
-            for row in (i.rows or [None])
+            for row in (i.rows or [None])  # type: ignore[list-item]
         ]
         frame = pd.DataFrame(records, columns=["check", "severity", "row", "message", "file"])
         frame["row"] = frame["row"].astype("Int64")

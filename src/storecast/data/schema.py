@@ -98,7 +98,7 @@ def fingerprint(frame: pd.DataFrame) -> str:
         if order is not None:
             values = values[order]
         digest.update(f"{name}:{values.dtype.str}\0".encode())
-        digest.update(np.ascontiguousarray(values).view(np.uint8))
+        digest.update(np.ascontiguousarray(values).view(np.uint8).tobytes())
     return digest.hexdigest()[:16]
 
 

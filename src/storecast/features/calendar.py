@@ -213,8 +213,8 @@ def comparable_week(
         to, since = _to_from(days, marks)
         for off in EVENT_WINDOWS[name]:
             hit = (since == off) if off >= 0 else (to == -off)
-            for i in np.flatnonzero(hit):
-                year = _holiday_year(name, days[i], off)
+            for i in np.flatnonzero(hit).tolist():
+                year = int(_holiday_year(name, days[i], off))
                 src = holiday_week(name, year - years_back) + dt.timedelta(weeks=off)
                 out[i] = np.datetime64(src, "D")
     return pd.DatetimeIndex(out.astype("datetime64[ns]"))

@@ -127,7 +127,7 @@ def ingest_job(
         earlier = wh.accepted_ingest(fp)
         if earlier is not None:
             status, _, _ = wh.ingest_sales(None, source=str(path), content_fingerprint=None, **common)
-            return IngestResult(ingest_id, status, str(path), fp, f"the same file was already ingested as {earlier}",
+            return IngestResult(ingest_id, status, str(path), fp, f"the same file was already ingested as {earlier}",  # type: ignore[arg-type]
                                 warehouse=redact(wh.url))
         say("reading the stored history")
         reference = wh.history()

@@ -81,7 +81,7 @@ class MonitorReport:
     @property
     def status(self) -> Status:
         worst = max((_RANK[c.status] for c in self.checks), default=0)
-        return next(s for s, r in _RANK.items() if r == worst)  # type: ignore[return-value]
+        return next(s for s, r in _RANK.items() if r == worst)  # type: ignore[return-value,misc]
 
     @property
     def alerts(self) -> list[Check]:

@@ -143,14 +143,14 @@ def simulate(
     table = pd.DataFrame(rows)
     by_step = errors["by_step"]
     all_steps = float(np.average(by_step["mape"], weights=by_step["n"])) if not by_step.empty else float("nan")
-    result = SimulationResult(
+    summary = SimulationResult(
         start=str(origin.date()), end=str(pd.Timestamp(weeks[-1]).date()), weekly=table, retrains=retrains,
         alerts=alerts, realized_mape=float(table["realized_mape"].mean()), realized_mape_all_steps=all_steps,
         promised_mape=float(table["promised_mape"].mean()), seconds=time.perf_counter() - t0,
     )
     if out is not None:
-        result.files = write_outputs(result, out)
-    return result
+        summary.files = write_outputs(summary, out)
+    return summary
 
 
 def write_outputs(result: SimulationResult, out: Path) -> dict[str, Path]:

@@ -142,6 +142,6 @@ class _numeric_quiet(warnings.catch_warnings):
         warnings.simplefilter("ignore", RuntimeWarning)
         self._err = np.seterr(all="ignore")
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         np.seterr(**self._err)
         super().__exit__(*exc)

@@ -406,8 +406,8 @@ def _local_level_halflife(values: np.ndarray, max_lag: int, min_pairs: int = 30)
         gamma.append(scale**2 / 2)
     if len(lags) < 2:
         return None
-    h = np.asarray(lags, float)
-    (noise, drift), *_ = np.linalg.lstsq(np.column_stack([np.ones_like(h), h / 2]), np.asarray(gamma), rcond=None)
+    lag_arr = np.asarray(lags, float)
+    (noise, drift), *_ = np.linalg.lstsq(np.column_stack([np.ones_like(lag_arr), lag_arr / 2]), np.asarray(gamma), rcond=None)
     if drift <= 0:
         return None  # no level movement visible: the longest smoothing
     if noise <= 0:

@@ -16,13 +16,13 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
 import pandas as pd
 
-from storecast.data.schema import DEPT, STORE, WEEK, Dataset
+from storecast.data.schema import DEPT, STORE, WEEK, Dataset, Level
 from storecast.errors import NotTrainedError
 from storecast.lifecycle.jobs import future_scaffold
 from storecast.lifecycle.registry import LoadedModel, ModelVersion
@@ -54,7 +54,7 @@ def _clean(values: pd.Series) -> list[float | None]:
 
 def _records(frame: pd.DataFrame, with_store: bool) -> list[bytes]:
     """One JSON object per row, in the shape of ``schemas.ForecastPoint``."""
-    cols: dict[str, list[object]] = {}
+    cols: dict[str, list[Any]] = {}
     if with_store:
         cols["store"] = frame[STORE].astype(int).tolist()
     cols["dept"] = frame[DEPT].astype(int).tolist() if DEPT in frame else [None] * len(frame)
@@ -120,7 +120,7 @@ def baseline_future(model: Forecaster, weeks: int) -> pd.DataFrame:
     keys = list(model.keys_)
     series = model.predict(1)[keys].drop_duplicates()
     anchor = series.assign(**{WEEK: model.last_week_})
-    level = "dept" if DEPT in keys else "store"
+    level: Level = "dept" if DEPT in keys else "store"
     return future_scaffold(Dataset(frame=anchor, level=level, source="champion"), weeks)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -78,7 +79,7 @@ def _wide(table: pd.DataFrame, ids: list[str], column: str, weeks: pd.DatetimeIn
     return table.pivot_table(index=ids, columns=WEEK, values=column, aggfunc="first", dropna=False).reindex(columns=weeks)
 
 
-def series_arrays(table: pd.DataFrame, ids: list[str], weeks: pd.DatetimeIndex) -> dict[tuple[int, ...], dict[str, list]]:
+def series_arrays(table: pd.DataFrame, ids: list[str], weeks: pd.DatetimeIndex) -> dict[tuple[int, ...], dict[str, Any]]:
     """Encoded arrays of every series in ``table`` keyed by its id tuple."""
     present = [k for k, col in SERIES_COLUMNS.items() if col in table]
     wides = {k: _wide(table, ids, SERIES_COLUMNS[k], weeks) for k in present}

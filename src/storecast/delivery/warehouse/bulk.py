@@ -116,7 +116,7 @@ def _pg_binary(frame: pd.DataFrame, kinds: list[str]) -> list[memoryview]:
         groups = layout.groupby(varying, sort=False).indices
     else:
         groups = {(): np.arange(len(frame))}
-    out: list[bytes] = []
+    out: list[memoryview] = []
     for rows in groups.values():
         first = rows[0]
         widths = [int(c.length[first]) for c in cols]
@@ -131,7 +131,7 @@ def _pg_binary(frame: pd.DataFrame, kinds: list[str]) -> list[memoryview]:
             block[f"l{i}"] = width
             if width > 0:
                 block[f"v{i}"] = cols[i].take(rows, width)
-        out.append(memoryview(block).cast("B"))  # no copy; the writer thread sends it as is
+        out.append(memoryview(block).cast("B"))  # type: ignore[arg-type]  # numpy arrays are buffers; no copy; the writer thread sends it as is
     return out
 
 
@@ -140,6 +140,7 @@ def _copy_postgres(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) ->
     kinds = [_kind(table.c[name]) for name in frame.columns]
     names = ", ".join(quote(name) for name in frame.columns)
     raw = conn.connection.driver_connection
+    assert raw is not None, "the connection is closed"
     statement = f"COPY {quote(table.name)} ({names}) FROM STDIN (FORMAT binary)"
     # The queued writer sends in a worker thread, so encoding the next chunk overlaps the
     # server parsing this one.
@@ -177,6 +178,7 @@ def to_arrow(frame: pd.DataFrame, table: sa.Table) -> pa.Table:
 def _insert_duckdb(conn: sa.Connection, table: sa.Table, frame: pd.DataFrame) -> None:
     quote = conn.dialect.identifier_preparer.quote
     raw = conn.connection.driver_connection
+    assert raw is not None, "the connection is closed"
     view = f"storecast_bulk_{next(_tmp_names)}"
     names = ", ".join(quote(name) for name in frame.columns)
     raw.register(view, to_arrow(frame, table))
