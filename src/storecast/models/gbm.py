@@ -11,6 +11,9 @@ model. Features, all known at the origin:
   from each holiday, pre-Christmas weeks, month-start days, calendar drift) and the step;
 - last year's comparable week (calendar-aligned, so Thanksgiving meets Thanksgiving) and
   its neighbours, plain lag 52, and the recent level (last 1/4/13 weeks) - all scaled;
+  last year's same calendar days (the comparable week blended with its neighbour by the
+  days each holds, ``models.calendar_naive``), own and pooled: a tree cannot interpolate
+  between two lag columns by the 1-2 days the calendar drifted;
 - year-over-year growth of the 13-week level; the scale itself (log);
 - known-future covariates of the target week (``is_holiday``, ``markdown1..5``; a forecast
   reads them from ``future``), past-only covariates (temperature, fuel, CPI, unemployment)
@@ -34,6 +37,7 @@ from storecast.data.schema import DEPT, HOLIDAY, KNOWN_FUTURE, PAST_ONLY, STORE,
 from storecast.features.calendar import calendar_features, comparable_week
 from storecast.features.holidays import FLAGGED_HOLIDAYS
 from storecast.models.base import Forecaster
+from storecast.models.calendar_naive import day_shares
 from storecast.models.statistical import SEASON, dense_panel
 
 #: Weeks of history the model keeps to build features at the forecast origin.
@@ -209,6 +213,10 @@ class GBMModel(Forecaster):
         cal = calendar_features(weeks).astype("float64")
         cmp = comparable_week(weeks)
         cmp_idx = ((cmp - weeks[0]) // pd.Timedelta(weeks=1)).to_numpy().astype(int)
+        shares = day_shares(weeks, 1)
+        # Offset (in weeks) of the neighbour holding the comparable span's missing days.
+        cal["days_neighbour"] = ((shares["neighbour"] - shares["comp"]) // pd.Timedelta(weeks=1)).to_numpy(dtype="float64")
+        cal["days_share"] = shares["share"].to_numpy(dtype="float64")
         return cal, cmp_idx
 
     @staticmethod
@@ -240,6 +248,13 @@ class GBMModel(Forecaster):
             return np.where(cols <= origins, out, np.nan)
 
         cmp = cmp_idx[target]
+        nb = cmp + cal["days_neighbour"].to_numpy().astype(int)[target]
+        share = cal["days_share"].to_numpy()[target]
+
+        def same_days(at_cmp: np.ndarray, at_nb: np.ndarray) -> np.ndarray:
+            """Last year's same calendar days; the comparable week alone if the neighbour is unknown."""
+            return np.where(np.isfinite(at_nb), (1.0 - share) * at_cmp + share * at_nb, at_cmp)
+
         feats: dict[str, np.ndarray] = {
             # known-future covariates first: on ties LightGBM prefers the earlier feature,
             # so a planned holiday flag is not shadowed by the calendar column it equals.
@@ -251,6 +266,7 @@ class GBMModel(Forecaster):
         feats["comparable_week"] = past(cmp)
         feats["comparable_week_prev"] = past(cmp - 1)
         feats["comparable_week_next"] = past(cmp + 1)
+        feats["comparable_days"] = same_days(feats["comparable_week"], past(nb))
         feats["lag_52"] = past(target - SEASON)
         feats["lag_0"] = past(origins)
         feats["rolling_mean_4"] = _rolling_mean(values, 4)[rows, origins] / scale
@@ -273,6 +289,8 @@ class GBMModel(Forecaster):
         for group, pooled in self._pooled().items():
             at = _take(pooled, rows, cmp)
             feats[f"{group}_comparable_week"] = np.where(cmp <= origins, at, np.nan)
+            at_nb = np.where(nb <= origins, _take(pooled, rows, nb), np.nan)
+            feats[f"{group}_comparable_days"] = same_days(feats[f"{group}_comparable_week"], at_nb)
             feats[f"{group}_rolling_mean_4"] = _rolling_mean(pooled, 4)[rows, origins]
         for c in self.covariates_:
             if c in PAST_ONLY:
