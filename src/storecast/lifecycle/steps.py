@@ -55,9 +55,10 @@ def future_scaffold(dataset: Dataset, horizon: int) -> pd.DataFrame:
 def forecast_with(model: Forecaster, intervals: ConformalIntervals, dataset: Dataset, horizon: int) -> pd.DataFrame:
     """Point forecast of ``model`` from the end of ``dataset`` plus its conformal bands.
 
-    Department forecasts are reconciled so they add up to the store-level default model's
-    forecast of the store totals (more accurate than the sum of departments, and than the
-    department model refitted on totals: docs/benchmarks.md, Department level).
+    Department forecasts are reconciled so each store's departments add up to the equal mean
+    of the store-level default model's forecast of the store total and the departments' own
+    sum (``models.reconcile``, ``combined``: more accurate than either alone,
+    docs/benchmarks.md, Department level).
     """
     future = future_scaffold(dataset, horizon)
     forecast = model.predict(horizon, future)
