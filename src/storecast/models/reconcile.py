@@ -48,6 +48,10 @@ def store_totals(history: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: What the job (and the service) deliver: departments meet the mean of the store model and their sum.
+DEFAULT_METHOD: Method = "combined"
+
+
 def reconcile(dept_forecast: pd.DataFrame, store_forecast: pd.DataFrame | None = None, *, method: Method = "top_down") -> pd.DataFrame:
     """Department forecasts adjusted so that, per store and week, they sum to the store's.
 
@@ -95,7 +99,7 @@ def forecast_departments(
     future: pd.DataFrame | None = None,
     *,
     anchor: str | None = None,
-    method: Method = "combined",
+    method: Method = DEFAULT_METHOD,
 ) -> pd.DataFrame:
     """Reconcile ``model``'s department forecast with a forecast of the store totals.
 
@@ -106,6 +110,22 @@ def forecast_departments(
     the department forecast is returned as it is, which is coherent bottom-up. ``method``
     as in ``reconcile``.
     """
+    store_forecast = store_anchor_forecast(model, history, horizon, future, anchor=anchor)
+    if store_forecast is None:
+        return dept_forecast.copy()
+    return reconcile(dept_forecast, store_forecast, method=method)
+
+
+def store_anchor_forecast(
+    model: Forecaster,
+    history: pd.DataFrame,
+    horizon: int,
+    future: pd.DataFrame | None = None,
+    *,
+    anchor: str | None = None,
+) -> pd.DataFrame | None:
+    """The store-total forecast department forecasts are reconciled with (see
+    ``forecast_departments``); None when it cannot be fitted (then stay bottom-up)."""
     totals = store_totals(history)
     store_future = None
     if future is not None and not future.empty:
@@ -117,10 +137,9 @@ def forecast_departments(
             twin = create_model(anchor, seed=model.seed).fit(totals)
         else:
             twin = type(model)(seed=model.seed, **model.params).fit(totals)
-        store_forecast = twin.predict(horizon, store_future)
+        return twin.predict(horizon, store_future)
     except StorecastError:
-        return dept_forecast.copy()
-    return reconcile(dept_forecast, store_forecast, method=method)
+        return None
 
 
-__all__ = ["BAND_COLUMNS", "METHODS", "Method", "forecast_departments", "reconcile", "store_totals"]
+__all__ = ["BAND_COLUMNS", "DEFAULT_METHOD", "METHODS", "Method", "forecast_departments", "reconcile", "store_anchor_forecast", "store_totals"]

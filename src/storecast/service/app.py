@@ -136,10 +136,11 @@ def create_app(
         from storecast.delivery.warehouse import Warehouse
         from storecast.lifecycle.registry import Registry
 
-        state = ServiceState(source if source is not None else Registry(settings))
         owned = warehouse is None
+        wh: Warehouse = Warehouse(settings.resolved_warehouse_url) if warehouse is None else warehouse
+        state = ServiceState(source if source is not None else Registry(settings), history=wh.history)
         app.state.service = state
-        app.state.warehouse = Warehouse(settings.resolved_warehouse_url) if owned else warehouse
+        app.state.warehouse = wh
         try:
             await anyio.to_thread.run_sync(state.refresh)
         except NotTrainedError as exc:  # serve 503s until a champion appears

@@ -14,6 +14,7 @@ import pandas as pd
 
 from storecast.data.schema import DEPT, HOLIDAY, STORE, WEEK
 from storecast.errors import NotFoundError, UsageError
+from storecast.models.reconcile import DEFAULT_METHOD, reconcile
 from storecast.service.schemas import ScenarioWeek
 from storecast.service.state import Snapshot
 
@@ -69,6 +70,8 @@ def what_if(
 
     predicted = snap.model.predict(weeks, future)  # the contract forecasts every series
     predicted = predicted[predicted[STORE].isin(list(stores))]
+    if snap.store_anchor is not None:  # department data: reconciled like the baseline, whole stores
+        predicted = reconcile(predicted, snap.store_anchor, method=DEFAULT_METHOD)
     base = snap.forecast[(snap.forecast["step"] <= weeks) & snap.forecast[STORE].isin(list(stores))]
     if dept is not None:
         base, predicted = base[base[DEPT] == dept], predicted[predicted[DEPT] == dept]

@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -26,8 +26,10 @@ from storecast.data.schema import DEPT, STORE, WEEK, Dataset, Level
 from storecast.errors import NotTrainedError
 from storecast.lifecycle.jobs import future_scaffold
 from storecast.lifecycle.registry import LoadedModel, ModelVersion
+from storecast.models import resolve_model
 from storecast.models.base import Forecaster
 from storecast.models.intervals import ConformalIntervals
+from storecast.models.reconcile import DEFAULT_METHOD, reconcile, store_anchor_forecast
 from storecast.service.schemas import MAX_WEEKS
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,8 @@ class Snapshot:
     by_series: dict[tuple[int, int], list[bytes]]  # (store, dept) -> rows by step
     by_week: dict[dt.date, list[bytes]]  # rows with a store field, sorted by (store, dept)
     header: bytes  # `"model_version":..,"model":..,"run_id":..,"cutoff":..` without braces
+    #: department data: the store-total forecast baseline and scenarios are reconciled with
+    store_anchor: pd.DataFrame | None = None
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -124,13 +128,27 @@ def baseline_future(model: Forecaster, weeks: int) -> pd.DataFrame:
     return future_scaffold(Dataset(frame=anchor, level=level, source="champion"), weeks)
 
 
-def build_snapshot(loaded: LoadedModel, weeks: int = MAX_WEEKS) -> Snapshot:
-    """Forecast ``weeks`` ahead with the champion and pre-serialise the hot responses."""
+def build_snapshot(loaded: LoadedModel, weeks: int = MAX_WEEKS, history: Dataset | None = None) -> Snapshot:
+    """Forecast ``weeks`` ahead with the champion and pre-serialise the hot responses.
+
+    Department forecasts are reconciled as ``storecast run`` does (``lifecycle.steps``) when
+    ``history`` (the warehouse's) ends where the champion's training did; otherwise they are
+    served as the champion makes them.
+    """
     t0 = time.perf_counter()
     model = loaded.model
     keys = tuple(model.keys_)
     future = baseline_future(model, weeks)
-    forecast = loaded.intervals.apply(model.predict(weeks, future))
+    raw = model.predict(weeks, future)
+    anchor = None
+    if DEPT in keys and history is not None and history.last_week == model.last_week_:
+        anchor = store_anchor_forecast(model, history.frame, weeks, future, anchor=resolve_model("auto", "store"))
+        if anchor is not None:
+            raw = reconcile(raw, anchor, method=DEFAULT_METHOD)
+    elif DEPT in keys:
+        log.warning("department forecasts served unreconciled: the warehouse history does not end at the "
+                    "champion's last training week %s", pd.Timestamp(model.last_week_).date())
+    forecast = loaded.intervals.apply(raw)
     forecast = forecast.replace([np.inf, -np.inf], np.nan)
     order = [STORE, "step", *([DEPT] if DEPT in keys else [])]
     forecast = forecast.sort_values(order, kind="stable").reset_index(drop=True)
@@ -160,7 +178,7 @@ def build_snapshot(loaded: LoadedModel, weeks: int = MAX_WEEKS) -> Snapshot:
     snap = Snapshot(
         version=version, model=model, intervals=loaded.intervals, cutoff=pd.Timestamp(model.last_week_),
         keys=keys, future=future, forecast=forecast, by_store=by_store, step_ends=step_ends,
-        by_series=by_series, by_week=by_week, header=orjson.dumps(info)[1:-1],
+        by_series=by_series, by_week=by_week, header=orjson.dumps(info)[1:-1], store_anchor=anchor,
     )
     log.info("snapshot of version %s built in %.2fs (%d rows)", version.version, time.perf_counter() - t0, len(forecast))
     return snap
@@ -169,8 +187,9 @@ def build_snapshot(loaded: LoadedModel, weeks: int = MAX_WEEKS) -> Snapshot:
 class ServiceState:
     """Holds the current snapshot; ``refresh`` swaps in a new champion without a restart."""
 
-    def __init__(self, source: ChampionSource) -> None:
+    def __init__(self, source: ChampionSource, history: Callable[[], Dataset | None] | None = None) -> None:
         self.source = source
+        self.history = history  # the warehouse history, for reconciling department forecasts
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()  # one build at a time; readers never take it
         self.job_lock = threading.Lock()  # one retrain at a time
@@ -209,7 +228,9 @@ class ServiceState:
             current = self._snapshot
             if not force and current is not None and current.version.version == champion.version:
                 return False
-            snap = build_snapshot(self.source.load(champion.version))
+            loaded = self.source.load(champion.version)
+            history = self.history() if self.history is not None and DEPT in loaded.model.keys_ else None
+            snap = build_snapshot(loaded, history=history)
             self._snapshot = snap  # the swap: one reference assignment
             self.last_error = None
             log.info("serving model version %s", snap.version.version)
