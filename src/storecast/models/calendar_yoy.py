@@ -6,6 +6,12 @@ in log space is::
 
     log y[c] + (x(t) - x(c)) . beta_s + g_k[s]
 
+where ``c`` stands for last year's same calendar days: the comparable week mixed with its
+neighbour by the days each holds (``calendar_naive.day_shares``; moving-holiday weeks stay
+on their holiday week, unmixed), and ``x(c)`` is the same mix of the two weeks' effects, so
+a payday or pre-Christmas day the mix already moves is not corrected twice. The mix follows
+the 1-2 day drift of the comparable week and averages two noisy observations.
+
 - ``x`` are calendar effects that do not line up between the two weeks: how many of the
   month's first days the week holds (paydays, benefits), how many of the last pre-Christmas
   shopping days it holds, and holiday-event dummies (a week that was Easter's last year but
@@ -44,6 +50,7 @@ from storecast.features.calendar import (
     event_labels,
 )
 from storecast.models.base import Forecaster
+from storecast.models.calendar_naive import day_shares
 
 #: Per-day share of the pre-Christmas peak used as the prior for a moved shopping day.
 _SHOPPING_DAYS = 7
@@ -286,10 +293,9 @@ class CalendarYoY(Forecaster):
             if not ok.any():
                 continue
             growth = self.growth_[k - 1]
-            src = np.full((horizon, n_series), np.nan)
-            src[ok] = self.ref_[idx[ok]]
+            src, x_src, ok = _mixed(weeks, k, pos, self.ref_, x_hist)
             dx = np.zeros_like(x_future)
-            dx[ok] = x_future[ok] - x_hist[idx[ok]]
+            dx[ok] = x_future[ok] - x_src[ok]
             value = src + dx @ self.beta_.T + growth[None, :]
             good = np.isfinite(value)
             w = 1.0 / k
@@ -374,6 +380,28 @@ def _positions(weeks: pd.DatetimeIndex, years_back: int, pos: dict[pd.Timestamp,
     """Row of each week's comparable week ``years_back`` years earlier (-1 if not held)."""
     idx = np.array([pos.get(c, -1) for c in comparable_week(weeks, years_back)], dtype=int)
     return idx, idx >= 0
+
+
+def _mixed(
+    weeks: pd.DatetimeIndex, years_back: int, pos: dict[pd.Timestamp, int], ref: np.ndarray, x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Last year's same calendar days: the comparable week's reference mixed with its
+    neighbour's by the days each holds (``calendar_naive.day_shares``; moving holidays
+    unmixed), with the matching mix of their calendar effects. Rows = ``weeks``."""
+    shares = day_shares(weeks, years_back)
+    ci = np.array([pos.get(c, -1) for c in shares["comp"]], dtype=int)
+    ni = np.array([pos.get(c, -1) for c in shares["neighbour"]], dtype=int)
+    ok = ci >= 0
+    share = np.where(ni >= 0, shares["share"].to_numpy(float), 0.0)
+    src = np.full((len(weeks), ref.shape[1]), np.nan)
+    x_src = np.zeros((len(weeks), x.shape[1]))
+    comp = ref[ci[ok]]
+    neigh = ref[np.maximum(ni[ok], 0)]
+    s = np.where(np.isfinite(neigh), share[ok][:, None], 0.0)
+    src[ok] = (1 - s) * comp + s * np.nan_to_num(neigh)
+    sx = share[ok][:, None]
+    x_src[ok] = (1 - sx) * x[ci[ok]] + sx * x[np.maximum(ni[ok], 0)]
+    return src, x_src, ok
 
 
 def _ew_mean(values: np.ndarray, halflife: float) -> np.ndarray:
