@@ -17,12 +17,20 @@ import pandas as pd
 from storecast.data.schema import DEPT, STORE, TARGET, WEEK
 
 
-def _smooth_matrix(values: np.ndarray, rank: int) -> np.ndarray:
+def low_rank(values: np.ndarray, rank: int, *, centre: bool = True) -> np.ndarray:
+    """Best rank-``rank`` approximation of a series x weeks matrix; NaN cells stay NaN.
+
+    Missing cells count as zero in the fit. ``centre`` removes each row's mean first (so
+    the rank spends itself on shapes, not levels). A matrix with no more rows or columns
+    than ``rank`` is returned as it is.
+    """
     if min(values.shape) <= rank:
-        return values
-    centre = values.mean(axis=1, keepdims=True)
-    u, s, vt = np.linalg.svd(values - centre, full_matrices=False)
-    return (u[:, :rank] * s[:rank]) @ vt[:rank] + centre
+        return values.copy()
+    filled = np.nan_to_num(values, nan=0.0)
+    middle = filled.mean(axis=1, keepdims=True) if centre else np.zeros((filled.shape[0], 1))
+    u, s, vt = np.linalg.svd(filled - middle, full_matrices=False)
+    approx = (u[:, :rank] * s[:rank]) @ vt[:rank] + middle
+    return np.where(np.isnan(values), np.nan, approx)
 
 
 def low_rank_smooth(history: pd.DataFrame, rank: int) -> pd.DataFrame:
@@ -35,7 +43,7 @@ def low_rank_smooth(history: pd.DataFrame, rank: int) -> pd.DataFrame:
     for _, group in groups:
         grid = group.pivot_table(index=STORE, columns=WEEK, values=TARGET, aggfunc="first")
         grid = grid.reindex(columns=weeks)
-        smoothed = _smooth_matrix(np.nan_to_num(grid.to_numpy(dtype="float64"), nan=0.0), rank)
+        smoothed = low_rank(np.nan_to_num(grid.to_numpy(dtype="float64"), nan=0.0), rank)
         store_pos = pd.Index(grid.index).get_indexer(group[STORE])
         week_pos = np.searchsorted(weeks, group[WEEK].to_numpy())
         part = group.copy()

@@ -36,6 +36,7 @@ import pandas as pd
 from storecast.data.schema import DEPT, HOLIDAY, KNOWN_FUTURE, PAST_ONLY, STORE, WEEK
 from storecast.features.calendar import calendar_features, comparable_week
 from storecast.features.holidays import FLAGGED_HOLIDAYS
+from storecast.features.pooling import low_rank
 from storecast.models.base import Forecaster
 from storecast.models.calendar_naive import day_shares
 from storecast.models.statistical import SEASON, dense_panel
@@ -74,12 +75,7 @@ def _low_rank(scaled: np.ndarray, labels: np.ndarray, rank: int) -> np.ndarray:
     out = scaled.copy()
     for label in np.unique(labels):
         idx = np.flatnonzero(labels == label)
-        if idx.size <= rank:
-            continue
-        block = np.nan_to_num(scaled[idx])
-        u, _s, _vt = np.linalg.svd(block, full_matrices=False)
-        lead = u[:, :rank]
-        out[idx] = np.where(np.isnan(scaled[idx]), np.nan, lead @ (lead.T @ block))
+        out[idx] = low_rank(scaled[idx], rank, centre=False)
     return out
 
 
