@@ -8,7 +8,8 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -18,6 +19,11 @@ from storecast.config import Settings, load_settings
 from storecast.errors import StorecastError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Options several commands share: one definition, one help text.
+DataOpt = Annotated[Path, typer.Option("--data", "-d", help="History file or folder (Walmart.csv, the competition folder, or a mapped CSV/Parquet).")]
+FormatOpt = Annotated[str | None, typer.Option("--format", "-f", help="auto | walmart | recruiting | generic.")]
+WarehouseOpt = Annotated[str | None, typer.Option("--warehouse", help="Warehouse URL (duckdb:///file or postgresql+psycopg://...).")]
 
 # soft_wrap: never break a message (a path, a row number) across lines; logs and CI grep them.
 console = Console(highlight=False, soft_wrap=True)

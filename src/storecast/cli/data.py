@@ -8,8 +8,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from storecast.cli._common import console, err_console, handle_errors, settings_from
-from storecast.cli.forecast import DataOpt, FormatOpt
+from storecast.cli._common import (
+    DataOpt,
+    FormatOpt,
+    console,
+    err_console,
+    handle_errors,
+    settings_from,
+)
 from storecast.data.quality import QualityReport
 from storecast.data.readers import load
 

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from storecast.cli._common import console, handle_errors, progress_steps, settings_from
+from storecast.cli._common import (
+    DataOpt,
+    FormatOpt,
+    console,
+    handle_errors,
+    progress_steps,
+    settings_from,
+)
 from storecast.data.readers import read_history
 from storecast.evaluation.backtest import backtest
 from storecast.evaluation.report import METRICS, backtest_report, models_for
@@ -38,8 +44,8 @@ def register(app: typer.Typer) -> None:
     @app.command("backtest")
     @handle_errors
     def backtest_cmd(
-        data: Annotated[Path, typer.Option("--data", "-d", help="History file or folder.")],
-        fmt: Annotated[str | None, typer.Option("--format", "-f", help="auto | walmart | recruiting | generic.")] = None,
+        data: DataOpt,
+        fmt: FormatOpt = None,
         horizon: Annotated[int | None, typer.Option("--horizon", "-h", min=1, max=104, help="Weeks per window.")] = None,
         windows: Annotated[int | None, typer.Option("--windows", "-w", min=1, max=52, help="Rolling origins.")] = None,
         step: Annotated[int | None, typer.Option("--step", "-s", min=1, max=104, help="Weeks between origins.")] = None,

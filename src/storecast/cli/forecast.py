@@ -7,14 +7,19 @@ from typing import Annotated
 
 import typer
 
-from storecast.cli._common import console, handle_errors, progress_steps, settings_from
+from storecast.cli._common import (
+    DataOpt,
+    FormatOpt,
+    WarehouseOpt,
+    console,
+    handle_errors,
+    progress_steps,
+    settings_from,
+)
 from storecast.lifecycle.jobs import RunResult, run_job
 
-DataOpt = Annotated[Path, typer.Option("--data", "-d", help="History file or folder (Walmart.csv, the competition folder, or a mapped CSV/Parquet).")]
-FormatOpt = Annotated[str | None, typer.Option("--format", "-f", help="auto | walmart | recruiting | generic.")]
 HorizonOpt = Annotated[int | None, typer.Option("--horizon", "-h", help="Weeks to forecast.", min=1, max=104)]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output directory.")]
-WarehouseOpt = Annotated[str | None, typer.Option("--warehouse", help="Warehouse URL (duckdb:///file or postgresql+psycopg://...).")]
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model name, or auto.")]
 
 

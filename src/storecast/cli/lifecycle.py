@@ -13,11 +13,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from storecast.cli._common import console, handle_errors, progress_steps, say, settings_from
+from storecast.cli._common import (
+    DataOpt,
+    FormatOpt,
+    console,
+    handle_errors,
+    progress_steps,
+    say,
+    settings_from,
+)
 from storecast.errors import UsageError
 
-DataOpt = Annotated[Path, typer.Option("--data", "-d", help="History file or folder.")]
-FormatOpt = Annotated[str | None, typer.Option("--format", "-f", help="auto | walmart | recruiting | generic.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output directory (registry and warehouse live here by default).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 

@@ -7,11 +7,10 @@ from typing import Annotated
 
 import typer
 
-from storecast.cli._common import STATE, handle_errors, say, settings_from
+from storecast.cli._common import STATE, WarehouseOpt, handle_errors, say, settings_from
 
 HostOpt = Annotated[str | None, typer.Option("--host", help="Address to bind (default 127.0.0.1).")]
 PortOpt = Annotated[int | None, typer.Option("--port", "-p", help="Port to listen on (default 8000).", min=1, max=65535)]
-WarehouseOpt = Annotated[str | None, typer.Option("--warehouse", help="Warehouse URL (duckdb:///file or postgresql+psycopg://...).")]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output directory of `storecast run` (holds the registry and warehouse).")]
 
 

@@ -10,8 +10,16 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from storecast.cli._common import console, handle_errors, progress_steps, say, settings_from
-from storecast.cli.forecast import DataOpt, FormatOpt, WarehouseOpt
+from storecast.cli._common import (
+    DataOpt,
+    FormatOpt,
+    WarehouseOpt,
+    console,
+    handle_errors,
+    progress_steps,
+    say,
+    settings_from,
+)
 from storecast.delivery.warehouse import Warehouse, export_run
 from storecast.lifecycle.ingest import IngestResult, ingest_job
 
