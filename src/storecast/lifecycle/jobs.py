@@ -45,13 +45,12 @@ from storecast.lifecycle.retrain import (
 from storecast.lifecycle.steps import (
     champion_forecast,
     forecast_with,
-    future_scaffold,
     load_gated,
     make_run_id,
     publish_forecast,
 )
 
-__all__ = ["RefreshResult", "RunResult", "future_scaffold", "make_run_id", "refresh_job", "run_job"]
+__all__ = ["RefreshResult", "RunResult", "refresh_job", "run_job"]
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]

@@ -24,8 +24,8 @@ import pandas as pd
 
 from storecast.data.schema import DEPT, STORE, WEEK, Dataset, Level
 from storecast.errors import NotTrainedError
-from storecast.lifecycle.jobs import future_scaffold
 from storecast.lifecycle.registry import LoadedModel, ModelVersion
+from storecast.lifecycle.steps import future_scaffold
 from storecast.models import resolve_model
 from storecast.models.base import Forecaster
 from storecast.models.intervals import ConformalIntervals
