@@ -144,3 +144,44 @@ def test_reference_mixes_last_years_same_calendar_days() -> None:
     src, _, ok = _mixed(pd.DatetimeIndex(["2011-11-04", "2012-12-21"]), 1, pos, ref, x)
     assert list(ok) == [True, False]
     np.testing.assert_allclose(src[0], ref[pos[pd.Timestamp("2010-11-05")]])
+
+
+def _slow_paths(seed: int = 11) -> pd.DataFrame:
+    """Stores 1-15 with their own yearly season; stores 16-30 with slow wanders that never
+    come back a year later (periods of 17-37 weeks, like a remodel or a competitor)."""
+    rng = np.random.default_rng(seed)
+    weeks = pd.date_range("2010-01-08", periods=130, freq="7D")
+    t = np.arange(len(weeks))
+    woy = (weeks.dayofyear.to_numpy() - 1) // 7
+    chain = 0.2 * np.sin(2 * np.pi * woy / 52)
+    rows = []
+    for store in range(1, 31):
+        if store <= 15:
+            own = 0.15 * np.sin(2 * np.pi * (woy + 3 * store) / 52)
+        else:
+            periods = rng.uniform(17, 37, 2)
+            own = sum(0.07 * np.sin(2 * np.pi * t / p + rng.uniform(0, 2 * np.pi)) for p in periods)
+        log_sales = np.log(1e5) + chain + own + rng.normal(0, 0.01, len(weeks))
+        rows.append(pd.DataFrame({"store": store, WEEK: weeks, "sales": np.exp(log_sales)}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _holdout_by_store(history: pd.DataFrame, **params: object) -> pd.Series:
+    cut = history[WEEK].max() - pd.Timedelta(weeks=13)
+    model = CalendarYoY(**params).fit(history[history[WEEK] <= cut])
+    pair = model.predict(13).merge(history, on=["store", WEEK])
+    return (np.abs(pair["sales"] - pair["yhat"]) / pair["sales"]).groupby(pair["store"]).mean()
+
+
+def test_slow_deviation_is_kept_as_far_as_it_repeats() -> None:
+    history = _slow_paths()
+    model = CalendarYoY().fit(history)
+    repeat = pd.Series(model.repeat_, index=model.series_["store"])
+    assert ((repeat >= 0) & (repeat <= 1)).all()
+    assert repeat.loc[:15].mean() > 0.8 > 0.5 > repeat.loc[16:].mean()
+    learned, whole = _holdout_by_store(history), _holdout_by_store(history, slow_repeat=None)
+    assert learned.loc[16:].mean() < 0.9 * whole.loc[16:].mean()  # wanders not carried forward
+    assert learned.mean() < whole.mean()  # seasons shrink a little, the chain gains overall
+    # Too few year-over-year weeks to judge: last year's path is kept whole.
+    short = CalendarYoY().fit(history[history[WEEK] <= history[WEEK].min() + pd.Timedelta(weeks=60)])
+    assert (short.repeat_ == 1).all()
