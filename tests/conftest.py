@@ -25,6 +25,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for key in list(os.environ):
         if key.startswith("STORECAST_"):
             monkeypatch.delenv(key)
+    # Worker processes cost ~1.5 s to start; tests that mean them ask for them (--jobs 2).
+    monkeypatch.setenv("STORECAST_BACKTEST_JOBS", "1")
     monkeypatch.chdir(tmp_path)
 
 

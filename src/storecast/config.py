@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     horizon: int = Field(13, ge=1, le=104, description="Weeks to forecast ahead.")
     backtest_windows: int = Field(4, ge=1, le=52, description="Rolling-origin backtest windows.")
     backtest_step: int = Field(13, ge=1, le=104, description="Weeks between backtest origins.")
+    backtest_jobs: int = Field(
+        0, ge=0, le=256,
+        description="Worker processes fitting backtest windows in parallel (0 = one per CPU core; 1 = in process).",
+    )
     model: str = Field("auto", description="Model name from `storecast models available`, or 'auto' for the measured default of the data level (store or department).")
     seed: int = Field(42, description="Random seed; same seed and data give byte-identical outputs.")
 
@@ -158,6 +162,10 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     # --- derived ---------------------------------------------------------------------------
+    @property
+    def resolved_backtest_jobs(self) -> int:
+        return self.backtest_jobs or (os.cpu_count() or 1)
+
     @property
     def resolved_warehouse_url(self) -> str:
         if self.warehouse_url:

@@ -16,7 +16,7 @@ runner = CliRunner()
 def test_backtest_json_shape(tmp_path: Path) -> None:
     data = write_walmart_csv(tmp_path / "w.csv", n_stores=3, n_weeks=120, seed=4)
     result = runner.invoke(app, ["-q", "backtest", "--data", str(data), "--horizon", "13", "--windows", "2",
-                                 "--step", "13", "--model", "calendar_yoy", "--json"])
+                                 "--step", "13", "--model", "calendar_yoy", "--json", "--jobs", "2"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert isinstance(report["model"], str)

@@ -55,3 +55,21 @@ def test_wmae_weights_holidays_five_times() -> None:
     assert wmae([10, 10], [9, 10], [False, False]) == 0.5
     assert wmae([10, 10], [9, 10], [True, False]) == pytest.approx(5 / 6)
     assert wmae(pd.Series([1.0]), pd.Series([1.0])) == 0.0
+
+
+def test_worker_processes_give_the_serial_result(synthetic_dataset: Dataset) -> None:
+    # mstl needs 60 weeks: with 26 weeks before the first origin it fails there and is
+    # reported, in both modes, as the serial loop does.
+    short = Dataset.from_frame(
+        synthetic_dataset.frame[synthetic_dataset.frame[WEEK] > synthetic_dataset.frame[WEEK].min() + pd.Timedelta(weeks=80)],
+        "short",
+    )
+    for data in (synthetic_dataset, short):
+        names = ["calendar_yoy", "seasonal_naive", "mstl"]
+        serial = backtest(data, names, horizon=13, windows=3, step=13, jobs=1)
+        seen: list[str] = []
+        parallel = backtest(data, names, horizon=13, windows=3, step=13, jobs=2, progress=seen.append)
+        pd.testing.assert_frame_equal(serial.predictions, parallel.predictions)
+        assert serial.failures == parallel.failures
+        assert len(seen) == len(names) * 3
+    assert "mstl" in serial.failures and "mstl" not in set(serial.predictions["model"])

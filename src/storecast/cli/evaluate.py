@@ -51,15 +51,19 @@ def register(app: typer.Typer) -> None:
         step: Annotated[int | None, typer.Option("--step", "-s", min=1, max=104, help="Weeks between origins.")] = None,
         model: Annotated[str | None, typer.Option("--model", "-m", help="Model name, auto, or all.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+        jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=0, max=256,
+                                                 help="Worker processes (0 = one per core, 1 = in process).")] = None,
     ) -> None:
         """Backtest on rolling origins ending at the last week; baselines always beside."""
-        settings = settings_from(data_format=fmt, horizon=horizon, backtest_windows=windows, backtest_step=step)
+        settings = settings_from(data_format=fmt, horizon=horizon, backtest_windows=windows, backtest_step=step,
+                                 backtest_jobs=jobs)
         with progress_steps() as say:
             say("reading data")
             dataset = read_history(data, settings, fmt)
             names = models_for(model or settings.model, dataset.level)
             result = backtest(dataset, names, horizon=settings.horizon, windows=settings.backtest_windows,
-                              step=settings.backtest_step, seed=settings.seed, progress=say)
+                              step=settings.backtest_step, seed=settings.seed, progress=say,
+                              jobs=settings.resolved_backtest_jobs)
         report = backtest_report(result)
         if as_json:
             typer.echo(json.dumps(report, indent=2))

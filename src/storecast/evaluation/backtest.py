@@ -6,7 +6,9 @@ file's last weeks, earlier windows step back by ``step`` weeks.
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,35 +70,86 @@ def backtest(
     step: int,
     seed: int = 0,
     progress: Progress | None = None,
+    jobs: int = 1,
 ) -> BacktestResult:
-    """Fit each model at each origin and collect its out-of-sample predictions."""
+    """Fit each model at each origin and collect its out-of-sample predictions.
+
+    ``jobs`` > 1 fits the (model, origin) pairs in that many worker processes; each fit is
+    seeded and sees the same data, so the predictions are identical to ``jobs=1``.
+    """
     frame = dataset.frame
     keys = dataset.keys
     origins = cutoffs(dataset.first_week, dataset.last_week, horizon, windows, step)
     actual_cols = [*keys, WEEK, TARGET] + ([HOLIDAY] if HOLIDAY in frame else [])
     actuals = frame[actual_cols].rename(columns={TARGET: "y"})
+    tasks = [(name, origin) for name in models for origin in origins]
+    results = _run_tasks(frame, tasks, horizon, seed, jobs, progress)
     parts: list[pd.DataFrame] = []
     failures: dict[str, str] = {}
-    for name in models:
-        for origin in origins:
-            if progress:
-                progress(f"{name} @ {origin.date()}")
-            train = frame[frame[WEEK] <= origin]
-            future = frame[(frame[WEEK] > origin) & (frame[WEEK] <= origin + pd.Timedelta(weeks=horizon))]
-            try:
-                model = create_model(name, seed=seed).fit(train)
-            except InsufficientHistoryError as exc:
-                failures[name] = str(exc)
-                break
-            pred = model.predict(horizon, future.drop(columns=[TARGET]))
-            pred["cutoff"] = origin
-            pred["model"] = name
-            parts.append(pred.merge(actuals, on=[*keys, WEEK], how="inner"))
+    for (name, origin), outcome in zip(tasks, results, strict=True):
+        if name in failures:
+            continue  # a model stops at its first origin without enough history
+        if isinstance(outcome, str):
+            failures[name] = outcome
+            continue
+        outcome["cutoff"] = origin
+        outcome["model"] = name
+        parts.append(outcome.merge(actuals, on=[*keys, WEEK], how="inner"))
     if not parts:
         raise InsufficientHistoryError("no model could be backtested: " + "; ".join(failures.values()))
     predictions = pd.concat(parts, ignore_index=True)
     predictions = _add_intervals(predictions)
     return BacktestResult(predictions, keys, horizon, origins, failures)
+
+
+Task = tuple[str, pd.Timestamp]
+#: The history a worker process backtests on (set once per worker by ``_init_worker``).
+_WORKER_FRAME: pd.DataFrame | None = None
+
+
+def _fit_predict(frame: pd.DataFrame, name: str, origin: pd.Timestamp, horizon: int, seed: int) -> pd.DataFrame | str:
+    """One model at one origin: its predictions, or why the history is too short."""
+    train = frame[frame[WEEK] <= origin]
+    future = frame[(frame[WEEK] > origin) & (frame[WEEK] <= origin + pd.Timedelta(weeks=horizon))]
+    try:
+        model = create_model(name, seed=seed).fit(train)
+    except InsufficientHistoryError as exc:
+        return str(exc)
+    return model.predict(horizon, future.drop(columns=[TARGET]))
+
+
+def _init_worker(frame: pd.DataFrame) -> None:
+    global _WORKER_FRAME
+    _WORKER_FRAME = frame
+
+
+def _worker(task: Task, horizon: int, seed: int) -> pd.DataFrame | str:
+    assert _WORKER_FRAME is not None, "worker started without its history"
+    return _fit_predict(_WORKER_FRAME, task[0], task[1], horizon, seed)
+
+
+def _run_tasks(
+    frame: pd.DataFrame, tasks: list[Task], horizon: int, seed: int, jobs: int, progress: Progress | None
+) -> list[pd.DataFrame | str]:
+    """Every task's outcome, in task order; serially or in ``jobs`` worker processes."""
+    say = progress or (lambda _msg: None)
+    if jobs <= 1 or len(tasks) <= 1:
+        out = []
+        for name, origin in tasks:
+            say(f"{name} @ {origin.date()}")
+            out.append(_fit_predict(frame, name, origin, horizon, seed))
+        return out
+    # forkserver: workers start from a clean process, not a fork of one holding threads.
+    context = multiprocessing.get_context("forkserver")
+    results: list[pd.DataFrame | str | None] = [None] * len(tasks)
+    with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=context, initializer=_init_worker, initargs=(frame,)) as pool:
+        pending = {pool.submit(_worker, task, horizon, seed): i for i, task in enumerate(tasks)}
+        for future in as_completed(pending):
+            i = pending[future]
+            results[i] = future.result()
+            say(f"{tasks[i][0]} @ {tasks[i][1].date()}")
+    assert all(r is not None for r in results)
+    return results  # type: ignore[return-value]
 
 
 def _add_intervals(predictions: pd.DataFrame) -> pd.DataFrame:

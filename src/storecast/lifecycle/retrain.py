@@ -109,7 +109,7 @@ def train_challenger(
     result = backtest(
         dataset, names,
         horizon=settings.horizon, windows=settings.backtest_windows, step=settings.backtest_step,
-        seed=settings.seed, progress=lambda m: say(f"backtest {m}"),
+        seed=settings.seed, progress=lambda m: say(f"backtest {m}"), jobs=settings.resolved_backtest_jobs,
     )
     board = result.leaderboard()
     by_model = board.set_index("model")
