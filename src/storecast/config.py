@@ -77,7 +77,7 @@ class Settings(BaseSettings):
     backtest_step: int = Field(13, ge=1, le=104, description="Weeks between backtest origins.")
     backtest_jobs: int = Field(
         0, ge=0, le=256,
-        description="Worker processes fitting backtest windows in parallel (0 = one per CPU core; 1 = in process).",
+        description="Worker processes fitting backtest windows in parallel when the backtest would take over ~5 s in process (0 = one per CPU core; 1 = always in process).",
     )
     model: str = Field("auto", description="Model name from `storecast models available`, or 'auto' for the measured default of the data level (store or department).")
     seed: int = Field(42, description="Random seed; same seed and data give byte-identical outputs.")

@@ -7,6 +7,7 @@ file's last weeks, earlier windows step back by ``step`` weeks.
 from __future__ import annotations
 
 import multiprocessing
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from storecast.models import create_model
 from storecast.models.intervals import ConformalIntervals
 
 Progress = Callable[[str], None]
+#: Worker processes are used only for at least this much in-process work (seconds, estimated).
+PARALLEL_MIN_SECONDS = 5.0
 
 
 def cutoffs(first_week: pd.Timestamp, last_week: pd.Timestamp, horizon: int, windows: int, step: int) -> list[pd.Timestamp]:
@@ -71,11 +74,13 @@ def backtest(
     seed: int = 0,
     progress: Progress | None = None,
     jobs: int = 1,
+    min_parallel_seconds: float = PARALLEL_MIN_SECONDS,
 ) -> BacktestResult:
     """Fit each model at each origin and collect its out-of-sample predictions.
 
-    ``jobs`` > 1 fits the (model, origin) pairs in that many worker processes; each fit is
-    seeded and sees the same data, so the predictions are identical to ``jobs=1``.
+    ``jobs`` > 1 fits the (model, origin) pairs in that many worker processes when the work
+    is worth their start-up (see ``_run_tasks``); each fit is seeded and sees the same data,
+    so the predictions are identical to ``jobs=1``.
     """
     frame = dataset.frame
     keys = dataset.keys
@@ -83,7 +88,7 @@ def backtest(
     actual_cols = [*keys, WEEK, TARGET] + ([HOLIDAY] if HOLIDAY in frame else [])
     actuals = frame[actual_cols].rename(columns={TARGET: "y"})
     tasks = [(name, origin) for name in models for origin in origins]
-    results = _run_tasks(frame, tasks, horizon, seed, jobs, progress)
+    results = _run_tasks(frame, tasks, horizon, seed, jobs, progress, min_parallel_seconds)
     parts: list[pd.DataFrame] = []
     failures: dict[str, str] = {}
     for (name, origin), outcome in zip(tasks, results, strict=True):
@@ -129,25 +134,60 @@ def _worker(task: Task, horizon: int, seed: int) -> pd.DataFrame | str:
 
 
 def _run_tasks(
-    frame: pd.DataFrame, tasks: list[Task], horizon: int, seed: int, jobs: int, progress: Progress | None
+    frame: pd.DataFrame,
+    tasks: list[Task],
+    horizon: int,
+    seed: int,
+    jobs: int,
+    progress: Progress | None,
+    min_parallel_seconds: float = PARALLEL_MIN_SECONDS,
 ) -> list[pd.DataFrame | str]:
-    """Every task's outcome, in task order; serially or in ``jobs`` worker processes."""
+    """Every task's outcome, in task order.
+
+    Models' first (shortest) origins run in process and are timed until the work they
+    predict for the other origins reaches ``min_parallel_seconds``; then everything left
+    goes to ``jobs`` worker processes (workers cost ~1.5 s to start, more than a fast
+    model's whole backtest, which therefore stays in process). A model whose first origin
+    fails in process is not run further: the result keeps its first failure, as a serial
+    loop would.
+    """
     say = progress or (lambda _msg: None)
-    if jobs <= 1 or len(tasks) <= 1:
-        out = []
-        for name, origin in tasks:
-            say(f"{name} @ {origin.date()}")
-            out.append(_fit_predict(frame, name, origin, horizon, seed))
-        return out
-    # forkserver: workers start from a clean process, not a fork of one holding threads.
-    context = multiprocessing.get_context("forkserver")
     results: list[pd.DataFrame | str | None] = [None] * len(tasks)
-    with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=context, initializer=_init_worker, initargs=(frame,)) as pool:
-        pending = {pool.submit(_worker, task, horizon, seed): i for i, task in enumerate(tasks)}
-        for future in as_completed(pending):
-            i = pending[future]
-            results[i] = future.result()
-            say(f"{tasks[i][0]} @ {tasks[i][1].date()}")
+
+    def run_here(i: int) -> float:
+        start = time.perf_counter()
+        say(f"{tasks[i][0]} @ {tasks[i][1].date()}")
+        results[i] = _fit_predict(frame, tasks[i][0], tasks[i][1], horizon, seed)
+        return time.perf_counter() - start
+
+    firsts: dict[str, int] = {}
+    for i, (name, _origin) in enumerate(tasks):
+        firsts.setdefault(name, i)
+    remaining_cost = 0.0
+    for name, i in firsts.items():
+        if jobs > 1 and remaining_cost >= min_parallel_seconds:
+            break  # enough known work: the other models' first origins go to the workers too
+        spent = run_here(i)
+        if isinstance(results[i], str):
+            for j, task in enumerate(tasks):
+                if task[0] == name and j != i:
+                    results[j] = results[i]
+        else:
+            remaining_cost += spent * (sum(1 for task in tasks if task[0] == name) - 1)
+    rest = [i for i, r in enumerate(results) if r is None]
+    if jobs <= 1 or len(rest) <= 1 or remaining_cost < min_parallel_seconds:
+        for i in rest:
+            run_here(i)
+    else:
+        # forkserver: workers start from a clean process, not a fork of one holding threads.
+        context = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(min(jobs, len(rest)), mp_context=context,
+                                 initializer=_init_worker, initargs=(frame,)) as pool:
+            pending = {pool.submit(_worker, tasks[i], horizon, seed): i for i in rest}
+            for future in as_completed(pending):
+                i = pending[future]
+                results[i] = future.result()
+                say(f"{tasks[i][0]} @ {tasks[i][1].date()}")
     assert all(r is not None for r in results)
     return results  # type: ignore[return-value]
 
