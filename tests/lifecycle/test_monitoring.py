@@ -10,7 +10,15 @@ import pytest
 
 from storecast.config import Settings
 from storecast.data.schema import Dataset
-from storecast.lifecycle.monitoring import Check, dispatch_alerts, evaluate, psi, realized_errors
+from storecast.lifecycle.monitoring import (
+    Check,
+    MonitorReport,
+    dispatch_alerts,
+    evaluate,
+    psi,
+    realized_errors,
+)
+from storecast.models import get_model_class
 
 
 def _forecasts_from_truth(frame: pd.DataFrame, cutoff: pd.Timestamp, factor: float = 1.0) -> pd.DataFrame:
@@ -64,6 +72,21 @@ def test_clean_data_is_ok_and_injected_drift_alerts(synthetic_dataset: Dataset) 
     assert [c.subject for c in report.alerts if c.name == "level_shift"] == ["store 2"]
     assert report.status == "alert" and report.drift_alerts()
     assert json.dumps(report.to_dict())  # JSON-able for --json and the API
+
+
+def test_covariate_drift_retrains_only_a_champion_that_reads_the_covariate() -> None:
+    cpi = Check("psi:cpi", "all", 0.9, 0.1, 0.25, "alert", "cpi PSI 0.900")
+    shift = Check("level_shift", "store 2", 0.2, 0.1, 0.15, "alert", "store 2 sells +20%")
+    warn = Check("psi:fuel_price", "all", 0.2, 0.1, 0.25, "warn", "fuel PSI 0.2")
+    report = MonitorReport("now", "2012-10-26", "1", [cpi, shift, warn])
+    assert report.drift_alerts() == [cpi.message, shift.message]  # no champion named: all count
+    assert report.drift_alerts(get_model_class("calendar_yoy").covariates_read()) == [shift.message]
+    assert report.drift_alerts(get_model_class("gbm").covariates_read()) == [cpi.message, shift.message]
+    # An ensemble reads what its members read.
+    assert get_model_class("pooled_blend").covariates_read() >= {"cpi", "fuel_price"}
+    assert get_model_class("ensemble").covariates_read() == frozenset()
+    # Reported either way: only the retraining decision changes.
+    assert [c.name for c in report.alerts] == ["psi:cpi", "level_shift"]
 
 
 def test_alerts_are_posted_to_the_webhook(webhook, caplog: pytest.LogCaptureFixture) -> None:

@@ -49,6 +49,7 @@ from storecast.lifecycle.steps import (
     make_run_id,
     publish_forecast,
 )
+from storecast.models import MODELS, get_model_class
 
 __all__ = ["RefreshResult", "RunResult", "refresh_job", "run_job"]
 
@@ -203,8 +204,9 @@ def refresh_job(
     report = monitor_job(settings, history=history, registry=registry)
     champion = registry.champion()
     trained_to = pd.Timestamp(champion.trained_to) if champion and champion.trained_to else None
+    reads = get_model_class(champion.model_name).covariates_read() if champion and champion.model_name in MODELS else None
     decision = retraining_due(
-        history.last_week, trained_to, report.drift_alerts(), every_weeks=settings.retrain_every_weeks
+        history.last_week, trained_to, report.drift_alerts(reads), every_weeks=settings.retrain_every_weeks
     )
     result = RefreshResult(run_id, version, history.last_week, forecast, report, decision, ingest=ingested)
     if retrain and decision.due:

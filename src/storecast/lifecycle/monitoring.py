@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import logging
 import math
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -87,9 +88,21 @@ class MonitorReport:
     def alerts(self) -> list[Check]:
         return [c for c in self.checks if c.status == "alert"]
 
-    def drift_alerts(self) -> list[str]:
-        """Alerts that call for retraining, in words."""
-        return [c.message for c in self.alerts if c.name.split(":")[0] in DRIFT_CHECKS]
+    def drift_alerts(self, covariates_read: Collection[str] | None = None) -> list[str]:
+        """Alerts that call for retraining, in words.
+
+        With ``covariates_read`` (what the champion reads), a covariate's drift counts only
+        if the champion reads that covariate: refitting a model that ignores fuel prices
+        on a few more weeks changes nothing the fuel-price drift could have hurt, and
+        accuracy drift (realized MAPE, bias, level shifts) still calls for retraining.
+        """
+        def calls(check: Check) -> bool:
+            kind, _, covariate = check.name.partition(":")
+            if kind not in DRIFT_CHECKS:
+                return False
+            return kind != "psi" or covariates_read is None or covariate in covariates_read
+
+        return [c.message for c in self.alerts if calls(c)]
 
     def checks_frame(self) -> pd.DataFrame:
         rows = [{"checked_at": self.checked_at, "as_of": self.as_of, "champion_version": self.champion_version,

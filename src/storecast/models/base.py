@@ -45,6 +45,11 @@ class Forecaster(ABC):
     #: one-line description for ``storecast models available``.
     description: ClassVar[str] = ""
 
+    @classmethod
+    def covariates_read(cls) -> frozenset[str]:
+        """Every covariate the model reads, known-future or past-only."""
+        return frozenset((*cls.future_covariates, *cls.past_covariates))
+
     def __init__(self, *, seed: int = 0, **params: Any) -> None:
         self.seed = seed
         self.params = params

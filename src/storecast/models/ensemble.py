@@ -62,12 +62,19 @@ class Ensemble(Forecaster):
     name = "ensemble"
     min_history_weeks = 8
     description = "Weighted mean of calendar_yoy and mstl; weights from backtests inside the training data."
+    #: members when none are given (settings name a model, not its members).
+    default_members: tuple[str, ...] = DEFAULT_MEMBERS
+
+    @classmethod
+    def covariates_read(cls) -> frozenset[str]:
+        """What the default members read."""
+        return frozenset().union(*(_member_class(m).covariates_read() for m in cls.default_members))
 
     def __init__(
         self,
         *,
         seed: int = 0,
-        members: list[str] | tuple[str, ...] = DEFAULT_MEMBERS,
+        members: list[str] | tuple[str, ...] | None = None,
         inner_windows: int = 1,
         inner_horizon: int = 13,
         weighting: str = "inverse_error",
@@ -79,11 +86,12 @@ class Ensemble(Forecaster):
             raise UsageError(f"ensemble weighting must be 'inverse_error' or 'equal', got {weighting!r}")
         denoise = dict(denoise or {})
         member_params = {k: dict(v) for k, v in (member_params or {}).items()}
-        super().__init__(seed=seed, members=list(members), inner_windows=inner_windows,
+        members = list(self.default_members if members is None else members)
+        super().__init__(seed=seed, members=members, inner_windows=inner_windows,
                          inner_horizon=inner_horizon, weighting=weighting, denoise=denoise,
                          member_params=member_params, **params)
         self.member_params = member_params
-        self.members = list(members)
+        self.members = members
         self.inner_windows = inner_windows
         self.inner_horizon = inner_horizon
         self.weighting = weighting
@@ -169,13 +177,14 @@ class PooledBlend(Ensemble):
     """Department-level default: gbm + pooled calendar_yoy + pooled calendar_naive, equal weights."""
 
     name = "pooled_blend"
+    default_members = ("gbm", "calendar_yoy", "calendar_naive")
     description = "Equal blend of gbm, calendar_yoy and calendar_naive, the latter two on history pooled across stores (rank 10)."
 
     def __init__(
         self,
         *,
         seed: int = 0,
-        members: list[str] | tuple[str, ...] = ("gbm", "calendar_yoy", "calendar_naive"),
+        members: list[str] | tuple[str, ...] | None = None,
         weighting: str = "equal",
         denoise: dict[str, int] | None = None,
         member_params: dict[str, dict[str, Any]] | None = None,
