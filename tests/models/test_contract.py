@@ -37,6 +37,10 @@ def test_fit_predict_save_load(name: str, history: pd.DataFrame, tmp_path: Path)
 
     loaded = Forecaster.load(model.save(tmp_path / name))
     pd.testing.assert_frame_equal(pred, loaded.predict(HORIZON))
+    # The series a model knows, without predicting (the service scaffolds what-ifs on them).
+    predicted = pred[["store"]].drop_duplicates().reset_index(drop=True)
+    pd.testing.assert_frame_equal(model.known_series(), predicted)
+    pd.testing.assert_frame_equal(loaded.known_series(), predicted)
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -49,3 +53,13 @@ def test_too_short_history_is_a_clear_error(name: str, history: pd.DataFrame) ->
     weeks = sorted(history[WEEK].unique())[: klass.min_history_weeks - 1]
     with pytest.raises(InsufficientHistoryError, match=f"{name} needs at least {klass.min_history_weeks} weeks"):
         klass(seed=0).fit(history[history[WEEK].isin(weeks)])
+
+
+def test_artifact_without_a_series_list_still_knows_its_series(history: pd.DataFrame, tmp_path: Path) -> None:
+    import json
+
+    folder = create_model("calendar_yoy").fit(history).save(tmp_path / "old")
+    meta = json.loads((folder / "model.json").read_text())
+    del meta["series"]  # as saved before the series were recorded
+    (folder / "model.json").write_text(json.dumps(meta))
+    assert list(Forecaster.load(folder).known_series()["store"]) == [1, 2, 3]

@@ -61,6 +61,8 @@ class Forecaster(ABC):
         self.keys_ = series_keys(history)
         self._check_history(history)
         self.last_week_ = pd.Timestamp(history[WEEK].max())
+        seen = history.dropna(subset=[TARGET])[self.keys_].drop_duplicates()
+        self.series_seen_ = seen.sort_values(self.keys_, kind="stable").reset_index(drop=True)
         with _numeric_quiet():
             self._fit(history.sort_values([*self.keys_, WEEK], kind="stable"))
         self.is_fitted_ = True
@@ -75,6 +77,15 @@ class Forecaster(ABC):
             out = self._predict(horizon, future)
         cols = [*self.keys_, *FORECAST_COLUMNS]
         return out[cols].sort_values([*self.keys_, WEEK], kind="stable").reset_index(drop=True)
+
+    def known_series(self) -> pd.DataFrame:
+        """The series (key columns) the model was fitted on, without predicting."""
+        if not getattr(self, "is_fitted_", False):
+            raise NotTrainedError(f"{self.name}: call fit() before known_series()")
+        seen = getattr(self, "series_seen_", None)
+        if seen is None:  # an artifact saved before the series were recorded
+            return self.predict(1)[self.keys_].drop_duplicates().reset_index(drop=True)
+        return seen.copy()
 
     def future_weeks(self, horizon: int) -> pd.DatetimeIndex:
         return pd.date_range(self.last_week_ + pd.Timedelta(weeks=1), periods=horizon, freq="7D")
@@ -91,6 +102,7 @@ class Forecaster(ABC):
             "params": self.params,
             "keys": self.keys_,
             "last_week": self.last_week_.date().isoformat(),
+            "series": self.series_seen_.to_numpy().tolist(),
             "state": self._save_state(folder),
         }
         (folder / "model.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
@@ -107,6 +119,8 @@ class Forecaster(ABC):
         model = klass(seed=meta["seed"], **meta["params"])
         model.keys_ = list(meta["keys"])
         model.last_week_ = pd.Timestamp(meta["last_week"])
+        if "series" in meta:
+            model.series_seen_ = pd.DataFrame(meta["series"], columns=model.keys_)
         model._load_state(folder, meta["state"])
         model.is_fitted_ = True
         return model

@@ -122,7 +122,7 @@ class Snapshot:
 def baseline_future(model: Forecaster, weeks: int) -> pd.DataFrame:
     """The known-future inputs ``run_job`` forecasts with, for every series the model knows."""
     keys = list(model.keys_)
-    series = model.predict(1)[keys].drop_duplicates()
+    series = model.known_series()
     anchor = series.assign(**{WEEK: model.last_week_})
     level: Level = "dept" if DEPT in keys else "store"
     return future_scaffold(Dataset(frame=anchor, level=level, source="champion"), weeks)
