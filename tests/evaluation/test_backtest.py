@@ -75,3 +75,19 @@ def test_worker_processes_give_the_serial_result(synthetic_dataset: Dataset) -> 
         # Each fit is reported once; every model at least at its first origin.
         assert len(seen) == len(set(seen)) and {m.split(" @ ")[0] for m in seen} == set(names)
     assert "mstl" in serial.failures and "mstl" not in set(serial.predictions["model"])
+
+
+def test_no_worker_processes_falls_back_to_fitting_in_process(
+    synthetic_dataset: Dataset, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import storecast.evaluation.backtest as bt
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise bt.BrokenProcessPool("a worker died while starting")
+
+    monkeypatch.setattr(bt, "ProcessPoolExecutor", broken)
+    names = ["calendar_yoy", "seasonal_naive"]
+    serial = backtest(synthetic_dataset, names, horizon=13, windows=2, step=13, jobs=1)
+    fallback = backtest(synthetic_dataset, names, horizon=13, windows=2, step=13, jobs=2, min_parallel_seconds=0.0)
+    pd.testing.assert_frame_equal(serial.predictions, fallback.predictions)
+    assert "fitting in process" in caplog.text

@@ -6,10 +6,12 @@ file's last weeks, earlier windows step back by ``step`` weeks.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +22,8 @@ from storecast.errors import InsufficientHistoryError, UsageError
 from storecast.evaluation.metrics import summarize
 from storecast.models import create_model
 from storecast.models.intervals import ConformalIntervals
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 #: Worker processes are used only for at least this much in-process work (seconds, estimated).
@@ -179,17 +183,33 @@ def _run_tasks(
         for i in rest:
             run_here(i)
     else:
-        # forkserver: workers start from a clean process, not a fork of one holding threads.
-        context = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(min(jobs, len(rest)), mp_context=context,
-                                 initializer=_init_worker, initargs=(frame,)) as pool:
-            pending = {pool.submit(_worker, tasks[i], horizon, seed): i for i in rest}
-            for future in as_completed(pending):
-                i = pending[future]
-                results[i] = future.result()
-                say(f"{tasks[i][0]} @ {tasks[i][1].date()}")
+        try:
+            _run_in_workers(frame, tasks, rest, results, horizon, seed, jobs, say)
+        except (BrokenProcessPool, OSError, RuntimeError) as exc:
+            # e.g. a script without ``if __name__ == "__main__":`` cannot start workers.
+            log.warning("backtest worker processes unavailable (%s: %s); fitting in process",
+                        type(exc).__name__, exc)
+            for i in rest:
+                if results[i] is None:
+                    run_here(i)
     assert all(r is not None for r in results)
     return results  # type: ignore[return-value]
+
+
+def _run_in_workers(
+    frame: pd.DataFrame, tasks: list[Task], rest: list[int], results: list[pd.DataFrame | str | None],
+    horizon: int, seed: int, jobs: int, say: Progress,
+) -> None:
+    """Fill ``results[i]`` for ``i`` in ``rest`` from ``jobs`` worker processes."""
+    # forkserver: workers start from a clean process, not a fork of one holding threads.
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(min(jobs, len(rest)), mp_context=context,
+                             initializer=_init_worker, initargs=(frame,)) as pool:
+        pending = {pool.submit(_worker, tasks[i], horizon, seed): i for i in rest}
+        for future in as_completed(pending):
+            i = pending[future]
+            results[i] = future.result()
+            say(f"{tasks[i][0]} @ {tasks[i][1].date()}")
 
 
 def _add_intervals(predictions: pd.DataFrame) -> pd.DataFrame:
