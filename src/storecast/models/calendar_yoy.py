@@ -178,11 +178,8 @@ class CalendarYoY(Forecaster):
         if self.shape_pooling != "auto":
             return ones * float(self.shape_pooling)
         r = _shape(logy, self.shape_window, self.groups_)
-        idx, ok = _positions(grid, 1, pos)
         # Only weeks whose local mean is centred (not at the history's ends) estimate noise.
-        inner = np.zeros(len(grid), dtype=bool)
-        inner[self.shape_window : len(grid) - self.shape_window] = True
-        ok &= inner & inner[np.maximum(idx, 0)]
+        idx, ok = _centred_pairs(grid, pos, self.shape_window)
         change = (r[ok] - r[idx[ok]]) ** 2 / 2
         seen = np.isfinite(change)
         if seen.sum() < 30:
@@ -215,10 +212,7 @@ class CalendarYoY(Forecaster):
             return np.ones(n_series)
         if self.slow_repeat != "auto":
             return np.full(n_series, float(self.slow_repeat))
-        idx, ok = _positions(grid, 1, pos)
-        inner = np.zeros(len(grid), dtype=bool)
-        inner[self.shape_window : len(grid) - self.shape_window] = True
-        ok &= inner & inner[np.maximum(idx, 0)]
+        idx, ok = _centred_pairs(grid, pos, self.shape_window)
         weeks = int(ok.sum())
         if weeks < _MIN_REPEAT_WEEKS:
             return np.ones(n_series)
@@ -442,6 +436,15 @@ def _positions(weeks: pd.DatetimeIndex, years_back: int, pos: dict[pd.Timestamp,
     """Row of each week's comparable week ``years_back`` years earlier (-1 if not held)."""
     idx = np.array([pos.get(c, -1) for c in comparable_week(weeks, years_back)], dtype=int)
     return idx, idx >= 0
+
+
+def _centred_pairs(grid: pd.DatetimeIndex, pos: dict[pd.Timestamp, int], window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Year-over-year pairs (row of last year's week, held) whose two weeks both lie
+    ``window`` weeks or more from the history's ends, where a centred local mean is whole."""
+    idx, ok = _positions(grid, 1, pos)
+    inner = np.zeros(len(grid), dtype=bool)
+    inner[window : len(grid) - window] = True
+    return idx, ok & inner & inner[np.maximum(idx, 0)]
 
 
 def _mixed(
