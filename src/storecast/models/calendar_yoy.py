@@ -142,11 +142,12 @@ class CalendarYoY(Forecaster):
         # Pool a series' shape with the same department's in other stores (or the chain's).
         groups = self.series_[DEPT] if DEPT in self.series_ else pd.Series(0, index=self.series_.index)
         self.groups_ = pd.factorize(groups)[0]
-        self.keep_ = self._shape_weights(logy, grid, pos)
-        self.ref_ = _pooled(logy, self.keep_, self.shape_window, self.groups_)
-        _, slow = _chain_deviation(logy, self.shape_window, self.groups_)
+        dev, slow = _chain_deviation(logy, self.shape_window, self.groups_)
+        shape = dev - slow  # a series' own fast seasonal shape
+        self.keep_ = self._shape_weights(shape, grid, pos)
         self.repeat_ = self._slow_repeat(slow, grid, pos)
-        self.ref_ = self.ref_ - (1 - self.repeat_)[None, :] * np.nan_to_num(slow)
+        # Last year's weeks: own shape shrunk toward the chain's, own slow path as far as it repeats.
+        self.ref_ = logy - (1 - self.keep_) * np.nan_to_num(shape) - (1 - self.repeat_)[None, :] * np.nan_to_num(slow)
         diffs, dxs, gdiffs = [], [], []
         for k in range(1, self.max_years + 1):
             idx, ok = _positions(grid, k, pos)
@@ -164,7 +165,7 @@ class CalendarYoY(Forecaster):
         self.beta_pooled_, self.beta_ = self._effects(diffs, dxs, logy, x, grid)
         self.growth_ = self._growth(gdiffs, dxs)
 
-    def _shape_weights(self, logy: np.ndarray, grid: pd.DatetimeIndex, pos: dict[pd.Timestamp, int]) -> np.ndarray:
+    def _shape_weights(self, shape: np.ndarray, grid: pd.DatetimeIndex, pos: dict[pd.Timestamp, int]) -> np.ndarray:
         """How much of each series' own seasonal deviation to keep (rows = weeks, columns = series).
 
         Empirical Bayes: a series' noise variance is half the mean squared change of its own
@@ -172,26 +173,25 @@ class CalendarYoY(Forecaster):
         ``_NOISE_PRIOR_PAIRS`` pairs); the signal variance of a week is the stores' spread of
         own shape that week minus the pooled noise; keep = signal / (signal + noise).
         """
-        ones = np.ones_like(logy)
+        ones = np.ones_like(shape)
         if self.shape_pooling is None:
             return ones
         if self.shape_pooling != "auto":
             return ones * float(self.shape_pooling)
-        r = _shape(logy, self.shape_window, self.groups_)
         # Only weeks whose local mean is centred (not at the history's ends) estimate noise.
         idx, ok = _centred_pairs(grid, pos, self.shape_window)
-        change = (r[ok] - r[idx[ok]]) ** 2 / 2
+        change = (shape[ok] - shape[idx[ok]]) ** 2 / 2
         seen = np.isfinite(change)
         if seen.sum() < 30:
             return ones
         pooled = float(np.nanmean(change))
         n = seen.sum(axis=0)
         noise = (np.nansum(change, axis=0) + _NOISE_PRIOR_PAIRS * pooled) / (n + _NOISE_PRIOR_PAIRS)
-        signal = np.zeros_like(logy)
+        signal = np.zeros_like(shape)
         with np.errstate(all="ignore"):
             for g in np.unique(self.groups_):
                 cols = self.groups_ == g
-                spread = np.nanmean(r[:, cols] ** 2, axis=1) - np.nanmean(noise[cols])
+                spread = np.nanmean(shape[:, cols] ** 2, axis=1) - np.nanmean(noise[cols])
                 signal[:, cols] = np.nan_to_num(np.maximum(spread, 0.0))[:, None]
         return np.where(signal > 0, signal / (signal + np.maximum(noise, 1e-12)[None, :]), 0.0)
 
@@ -417,19 +417,6 @@ def _chain_deviation(logy: np.ndarray, window: int, groups: np.ndarray) -> tuple
         dev[:, cols] = logy[:, cols] - mean[:, None]
     local = pd.DataFrame(dev).rolling(2 * window + 1, center=True, min_periods=1).mean().to_numpy()
     return dev, local
-
-
-def _shape(logy: np.ndarray, window: int, groups: np.ndarray) -> np.ndarray:
-    """A series' own seasonal shape: its group deviation minus the local mean of it."""
-    dev, local = _chain_deviation(logy, window, groups)
-    return dev - local
-
-
-def _pooled(logy: np.ndarray, keep: np.ndarray, window: int, groups: np.ndarray) -> np.ndarray:
-    """Log history with each series' own shape shrunk toward the chain's by ``1 - keep``."""
-    if np.all(keep >= 1):
-        return logy.copy()
-    return logy - (1 - keep) * np.nan_to_num(_shape(logy, window, groups))
 
 
 def _positions(weeks: pd.DatetimeIndex, years_back: int, pos: dict[pd.Timestamp, int]) -> tuple[np.ndarray, np.ndarray]:
