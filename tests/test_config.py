@@ -17,20 +17,21 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STORECAST_HORIZON", "8")
     monkeypatch.setenv("STORECAST_API_KEYS", "key-one-123, key-two-456")
-    monkeypatch.setenv("STORECAST_COLUMNS__DATE", "week_start")
+    monkeypatch.setenv("STORECAST_DATA__DATE", "week_start")
+    monkeypatch.setenv("STORECAST_DATA__KEYS", "store,brand")
     s = load_settings()
     assert s.horizon == 8
     assert s.api_keys == ["key-one-123", "key-two-456"]
-    assert s.columns.date == "week_start"
+    assert s.data.date == "week_start" and s.data.keys == ["store", "brand"]
 
 
 def test_toml_file_is_read_and_env_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     cfg = tmp_path / "custom.toml"
-    cfg.write_text('horizon = 6\nseed = 5\n[columns]\nstore = "shop"\n')
+    cfg.write_text('horizon = 6\nseed = 5\n[data]\nkeys = ["shop", "item"]\nweek_label = "start"\n')
     monkeypatch.setenv("STORECAST_CONFIG", str(cfg))
     monkeypatch.setenv("STORECAST_SEED", "9")
     s = load_settings()
-    assert (s.horizon, s.seed, s.columns.store) == (6, 9, "shop")
+    assert (s.horizon, s.seed, s.data.keys, s.data.week_label) == (6, 9, ["shop", "item"], "start")
 
 
 def test_explicit_overrides_win_and_none_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:

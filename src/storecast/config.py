@@ -21,22 +21,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from storecast.data.spec import DataSpec
+
 DataFormat = Literal["auto", "walmart", "recruiting", "generic"]
-
-
-class ColumnMapping(BaseModel):
-    """How to read a generic CSV/Parquet file (``--format generic``)."""
-
-    store: str = Field("Store", description="Column holding the store (series) key.")
-    dept: str | None = Field(None, description="Column holding the department key, if any.")
-    date: str = Field("Date", description="Column holding the week date.")
-    target: str = Field("Weekly_Sales", description="Column holding weekly sales.")
-    holiday: str | None = Field(None, description="Column holding a 0/1 holiday flag, if any.")
-    covariates: dict[str, str] = Field(
-        default_factory=dict,
-        description="Extra columns: file column -> canonical covariate name "
-        "(temperature, fuel_price, cpi, unemployment, markdown1..markdown5).",
-    )
 
 
 def _split_csv(value: object) -> object:
@@ -68,8 +55,11 @@ class Settings(BaseSettings):
     registered_model_name: str = Field("storecast", description="Name of the model in the MLflow registry.")
 
     # --- reading data ------------------------------------------------------------------
-    data_format: DataFormat = Field("auto", description="Input format: auto, walmart, recruiting or generic.")
-    columns: ColumnMapping = Field(default_factory=ColumnMapping, description="Column mapping for the generic format.")
+    data_format: DataFormat = Field(
+        "auto", description="Input format: auto (a declared [data] table, else the Walmart presets by header), walmart, recruiting or generic (the declaration).")
+    data: DataSpec = Field(
+        default_factory=DataSpec,
+        description="The data declaration ([data] table; STORECAST_DATA__KEYS=...): keys, date, target, week, drivers, calendar. See the README's Data section.")
 
     # --- forecasting -------------------------------------------------------------------
     horizon: int = Field(13, ge=1, le=104, description="Weeks to forecast ahead.")
@@ -201,7 +191,7 @@ def settings_reference() -> list[dict[str, str]]:
     for name, field in Settings.model_fields.items():
         default = field.get_default(call_default_factory=True)
         if isinstance(default, BaseModel):
-            default = default.model_dump()
+            default = "[data] table, nothing declared"
         rows.append(
             {
                 "name": name,

@@ -151,7 +151,7 @@ def test_types_are_checked_against_the_declared_schema(settings: Settings, synth
     frame = synthetic_dataset.frame.copy()
     frame[TARGET] = frame[TARGET].astype(str)
     frame = frame.drop(columns=[HOLIDAY])
-    report = validate(Dataset(frame=frame, level="store", source="mem"), settings)
+    report = validate(Dataset(frame=frame, spec=synthetic_dataset.spec, source="mem"), settings)
     checks = {i.check for i in report.errors}
     assert checks == {"types", "missing_columns"}
 

@@ -12,9 +12,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from storecast.config import ColumnMapping, Settings
+from storecast.config import Settings
 from storecast.data.readers import ReadFailure, load, read_history
 from storecast.data.schema import DEPT, HOLIDAY, STORE, TARGET, WEEK
+from storecast.data.spec import DataSpec
 from storecast.errors import DataError
 
 
@@ -109,18 +110,19 @@ def test_train_csv_alone_loads_with_a_warning(tmp_path: Path, settings: Settings
         str(folder / "features.csv"), str(folder / "stores.csv")}
 
 
-def test_generic_csv_and_parquet_via_the_column_mapping(tmp_path: Path) -> None:
+def test_generic_csv_and_parquet_via_the_declaration(tmp_path: Path) -> None:
     frame = seed_frame().rename(columns={"Store": "shop", "Date": "day", "Weekly_Sales": "revenue", "Holiday_Flag": "hol"})
     frame["day"] = pd.to_datetime(frame["day"], format="%d-%m-%Y").dt.strftime("%Y-%m-%d")
-    mapping = ColumnMapping(store="shop", date="day", target="revenue", holiday="hol", covariates={"CPI": "cpi"})
-    settings = Settings(columns=mapping, out_dir=tmp_path)
+    spec = DataSpec(keys=["shop"], date="day", target="revenue", known_future=["hol"], past_only=["CPI"])
+    settings = Settings(data=spec, out_dir=tmp_path)
     frame.to_csv(tmp_path / "g.csv", index=False)
     parquet = frame.assign(day=pd.to_datetime(frame["day"]))
     parquet.to_parquet(tmp_path / "g.parquet", index=False)
     a = read_history(tmp_path / "g.csv", settings)
     b = read_history(tmp_path / "g.parquet", settings, "generic")
     assert a.fingerprint == b.fingerprint
-    assert list(a.frame.columns) == [STORE, WEEK, TARGET, HOLIDAY, "cpi"]
+    assert list(a.frame.columns) == ["shop", WEEK, TARGET, "hol", "CPI"]
+    assert a.spec.week.name == "FRI/end" and a.spec.known_future == ("hol",) and a.spec.past_only == ("CPI",)
     _, report = load(tmp_path / "g.csv", settings)
     assert [i.check for i in report.issues if i.check == "extra_columns"] == ["extra_columns"]  # 3 unused covariates
 

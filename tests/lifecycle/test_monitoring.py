@@ -10,6 +10,7 @@ import pytest
 
 from storecast.config import Settings
 from storecast.data.schema import Dataset
+from storecast.data.spec import RECRUITING_SPEC
 from storecast.lifecycle.monitoring import (
     Check,
     MonitorReport,
@@ -80,11 +81,12 @@ def test_covariate_drift_retrains_only_a_champion_that_reads_the_covariate() -> 
     warn = Check("psi:fuel_price", "all", 0.2, 0.1, 0.25, "warn", "fuel PSI 0.2")
     report = MonitorReport("now", "2012-10-26", "1", [cpi, shift, warn])
     assert report.drift_alerts() == [cpi.message, shift.message]  # no champion named: all count
-    assert report.drift_alerts(get_model_class("calendar_yoy").covariates_read()) == [shift.message]
-    assert report.drift_alerts(get_model_class("gbm").covariates_read()) == [cpi.message, shift.message]
+    spec = RECRUITING_SPEC
+    assert report.drift_alerts(get_model_class("calendar_yoy").covariates_read(spec)) == [shift.message]
+    assert report.drift_alerts(get_model_class("gbm").covariates_read(spec)) == [cpi.message, shift.message]
     # An ensemble reads what its members read.
-    assert get_model_class("pooled_blend").covariates_read() >= {"cpi", "fuel_price"}
-    assert get_model_class("ensemble").covariates_read() == frozenset()
+    assert get_model_class("pooled_blend").covariates_read(spec) >= {"cpi", "fuel_price"}
+    assert get_model_class("ensemble").covariates_read(spec) == frozenset()
     # Reported either way: only the retraining decision changes.
     assert [c.name for c in report.alerts] == ["psi:cpi", "level_shift"]
 

@@ -7,6 +7,7 @@ import pandas as pd
 
 from storecast.data.schema import WEEK, Dataset
 from storecast.evaluation.backtest import backtest
+from storecast.features.calendar import US_CALENDAR
 from storecast.models.calendar_yoy import CalendarYoY, _mixed, effect_matrix
 from storecast.models.ensemble import Ensemble, _weights
 
@@ -132,7 +133,7 @@ def test_reference_mixes_last_years_same_calendar_days() -> None:
     ref = np.arange(len(weeks), dtype=float)[:, None] * [1.0, 10.0]
     x = effect_matrix(weeks)
     future = pd.DatetimeIndex(["2011-12-23", "2011-11-25"])  # Dec 17-23; Thanksgiving week
-    src, x_src, ok = _mixed(future, 1, pos, ref, x)
+    src, x_src, ok = _mixed(future, 1, pos, ref, x, US_CALENDAR)
     assert ok.all()
     # Dec 17-23 2011 = 6 days of the week ending Dec 24 2010 + 1 day of the week ending Dec 17.
     dec24, dec17 = pos[pd.Timestamp("2010-12-24")], pos[pd.Timestamp("2010-12-17")]
@@ -141,7 +142,7 @@ def test_reference_mixes_last_years_same_calendar_days() -> None:
     # A moving holiday stays on last year's holiday week, unmixed.
     np.testing.assert_allclose(src[1], ref[pos[pd.Timestamp("2010-11-26")]])
     # A comparable week outside the history is not held; a missing neighbour is not mixed in.
-    src, _, ok = _mixed(pd.DatetimeIndex(["2011-11-04", "2012-12-21"]), 1, pos, ref, x)
+    src, _, ok = _mixed(pd.DatetimeIndex(["2011-11-04", "2012-12-21"]), 1, pos, ref, x, US_CALENDAR)
     assert list(ok) == [True, False]
     np.testing.assert_allclose(src[0], ref[pos[pd.Timestamp("2010-11-05")]])
 

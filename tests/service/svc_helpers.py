@@ -67,7 +67,7 @@ class PromoModel(Forecaster):
     """A test model that reads the future frame: mean level, x1.2 on holidays, + half of markdown1."""
 
     name = "promo_test"
-    future_covariates = ("is_holiday", "markdown1")
+    reads_known_future = True
 
     def _fit(self, history: pd.DataFrame) -> None:
         self.level_ = history.groupby(self.keys_, as_index=False)["sales"].mean()
@@ -93,7 +93,8 @@ class PromoModel(Forecaster):
 def promo_champion(dataset: Dataset, version: str = "7") -> LoadedModel:
     intervals = ConformalIntervals(pd.DataFrame(
         {"step": [1], "lo_80": [-0.1], "hi_80": [0.1], "lo_95": [-0.2], "hi_95": [0.2]}))
-    model = PromoModel().fit(dataset.frame)
+    spec = replace(dataset.spec, known_future=("is_holiday", "markdown1"))
+    model = PromoModel().fit(dataset.frame, spec)
     mv = ModelVersion(version=version, model_name=PromoModel.name, run_id=f"run-{version}", metrics={"mape": 5.0},
                       data_fingerprint=dataset.fingerprint, created_at="", is_champion=True)
     return LoadedModel(mv, model, intervals)

@@ -27,8 +27,6 @@ import pandera.errors as pa_errors
 from storecast.config import Settings
 from storecast.data.schema import (
     HOLIDAY,
-    MARKDOWNS,
-    PAST_ONLY,
     TARGET,
     WEEK,
     Dataset,
@@ -37,7 +35,7 @@ from storecast.data.schema import (
 )
 from storecast.errors import QualityGateError
 
-Severity = Literal["error", "warning"]
+Severity = Literal["error", "warning", "info"]
 MAX_WARNING_ROWS = 1000
 MAX_SERIES = 1000
 #: a series needs this many weeks before it can have outliers against its own history
@@ -58,14 +56,14 @@ class Issue:
     severity: Severity
     message: str
     rows: list[int] = field(default_factory=list)
-    series: list[dict[str, int]] = field(default_factory=list)
+    series: list[dict[str, Any]] = field(default_factory=list)
     count: int = 0
     file: str | None = None
 
     def __post_init__(self) -> None:
         if not self.count:
             self.count = len(self.rows) or len(self.series) or 1
-        if self.severity == "warning":
+        if self.severity != "error":
             self.rows = self.rows[:MAX_WARNING_ROWS]
         self.series = self.series[:MAX_SERIES]
 
@@ -88,6 +86,10 @@ class QualityReport:
         return [i for i in self.issues if i.severity == "warning"]
 
     @property
+    def infos(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "info"]
+
+    @property
     def has_errors(self) -> bool:
         return any(i.severity == "error" for i in self.issues)
 
@@ -107,7 +109,7 @@ class QualityReport:
             "ok": not self.has_errors,
             "n_rows": self.n_rows,
             "n_series": self.n_series,
-            "counts": {"errors": len(self.errors), "warnings": len(self.warnings)},
+            "counts": {"errors": len(self.errors), "warnings": len(self.warnings), "infos": len(self.infos)},
             "issues": [asdict(i) for i in self.issues],
         }
 
@@ -150,7 +152,7 @@ class _Ctx:
         frame = dataset.frame
         lines = dataset.source_rows
         n = len(frame)
-        cols = [*keys, WEEK, TARGET, HOLIDAY]
+        cols = [c for c in (*keys, WEEK, TARGET, HOLIDAY) if c in frame.columns]
         if reference is not None and set(reference.keys) == set(keys) and len(reference.frame):
             ref = reference.frame[[c for c in cols if c in reference.frame.columns]]
             both = pd.concat([ref, frame[cols]], ignore_index=True)
@@ -191,16 +193,23 @@ class _Ctx:
             return []
         return sorted(int(r) for r in self.lines_of_new[pos])
 
-    def series(self, mask: np.ndarray) -> list[dict[str, int]]:
+    def series(self, mask: np.ndarray) -> list[dict[str, Any]]:
         """Distinct series keys among the rows selected by ``mask``."""
         sel = self.frame.loc[mask, self.keys].drop_duplicates().head(MAX_SERIES)
-        return [{k: int(v) for k, v in rec.items()} for rec in sel.to_dict("records")]
+        return [{k: plain_key(v) for k, v in rec.items()} for rec in sel.to_dict("records")]
+
+
+def plain_key(value: object) -> object:
+    """A key value as JSON: an int for integer keys, else its text."""
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    return str(value)
 
 
 def _schema_issues(dataset: Dataset) -> list[Issue]:
     """Columns and dtypes against the declared canonical schema (checked on zero rows: cheap)."""
     try:
-        canonical_schema(dataset.level).validate(dataset.frame.head(0), lazy=True)
+        canonical_schema(dataset.spec).validate(dataset.frame.head(0), lazy=True)
     except pa_errors.SchemaErrors as exc:
         issues = []
         for case in exc.failure_cases.to_dict("records"):
@@ -234,7 +243,7 @@ def validate(
     today = today or dt.date.today()
     issues = report.issues
     issues += _value_checks(ctx, dataset, settings)
-    issues += _grid_checks(ctx, today)
+    issues += _grid_checks(ctx, today, dataset)
     issues += _holiday_check(ctx)
     issues += _outlier_check(ctx, settings)
     issues += _presence_checks(ctx, settings, reference)
@@ -264,23 +273,28 @@ def _value_checks(ctx: _Ctx, dataset: Dataset, settings: Settings) -> list[Issue
     neg = (sales < 0) & new
     if neg.any():
         rows = ctx.rows(neg)
-        severity: Severity = "error" if dataset.level == "store" else "warning"
+        severity: Severity = "error" if dataset.level == "store" else "warning"  # one key: whole stores
         why = "store-level sales cannot be negative" if severity == "error" else "returns exceed sales in these department weeks"
         out.append(Issue("negative_sales", severity, f"{int(neg.sum())} row(s) have negative sales: {why}",
                          rows, ctx.series(neg), count=int(neg.sum())))
     return out
 
 
-def _grid_checks(ctx: _Ctx, today: dt.date) -> list[Issue]:
+def _grid_checks(ctx: _Ctx, today: dt.date, dataset: Dataset) -> list[Issue]:
     out: list[Issue] = []
     new, diff = ctx.is_new, ctx.diff
-    # 1970-01-01 was a Thursday, so day % 7 == 1 is a Friday.
-    not_friday = (ctx.days % 7 != 1) & new
-    if not_friday.any():
-        rows = ctx.rows(not_friday)
-        out.append(Issue("off_grid", "error",
-                         f"{int(not_friday.sum())} row(s) are dated on a day other than Friday, the end of the "
-                         f"retail week", rows, count=int(not_friday.sum())))
+    week = dataset.spec.week
+    # 1970-01-01 was a Thursday (weekday 3), so a day count d falls on weekday (d + 3) % 7.
+    off_day = ((ctx.days + 3) % 7 != week.label_weekday) & new
+    if off_day.any():
+        rows = ctx.rows(off_day)
+        day = pd.Timestamp(2024, 1, 1 + week.label_weekday).day_name()
+        if week.name == "FRI/end":
+            why = "dated on a day other than Friday, the end of the retail week"
+        else:
+            why = (f"dated on a day other than {day} ({week.describe()}; declare the week with "
+                   "--week-ending and --week-label)")
+        out.append(Issue("off_grid", "error", f"{int(off_day.sum())} row(s) are {why}", rows, count=int(off_day.sum())))
     prev_new = np.r_[False, new[:-1]]
     dup = diff == 0
     dup_new = dup & new & prev_new  # a new row restating a reference week is ingest's business
@@ -316,6 +330,8 @@ def _grid_checks(ctx: _Ctx, today: dt.date) -> list[Issue]:
 
 
 def _holiday_check(ctx: _Ctx) -> list[Issue]:
+    if HOLIDAY not in ctx.frame.columns:
+        return []
     new = ctx.is_new
     flags = ctx.frame[HOLIDAY].to_numpy()[new]
     days = ctx.days[new]
@@ -412,8 +428,9 @@ def _presence_checks(ctx: _Ctx, settings: Settings, reference: Dataset | None) -
 def _covariate_checks(dataset: Dataset) -> list[Issue]:
     out: list[Issue] = []
     frame, lines = dataset.frame, dataset.source_rows
-    for name in (*PAST_ONLY, *MARKDOWNS, "store_size"):
-        if name not in frame.columns:
+    spec = dataset.spec
+    for name in (*spec.past_only, *spec.known_future, *spec.static):
+        if name not in frame.columns or name == HOLIDAY or not pd.api.types.is_numeric_dtype(frame[name]):
             continue
         values = frame[name].to_numpy(dtype="float64")
         inf = np.isinf(values)
@@ -421,7 +438,7 @@ def _covariate_checks(dataset: Dataset) -> list[Issue]:
             rows = sorted(lines[inf].tolist()) if lines is not None else []
             out.append(Issue("nan_inf", "error", f"column {name!r} has {int(inf.sum())} infinite value(s)",
                              rows, count=int(inf.sum())))
-        if name in PAST_ONLY:
+        if name in spec.past_only:
             nan = np.isnan(values)
             if nan.any():
                 rows = sorted(lines[nan].tolist()) if lines is not None else []

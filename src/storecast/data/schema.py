@@ -1,15 +1,19 @@
 """The canonical frame every later layer uses, named once.
 
-A *week* is the Friday that ends a Saturday-to-Friday retail week, as in the Walmart
-files (the Thanksgiving week of 2010 is dated 2010-11-26). One row per series and week.
+One row per series and week. A *week* is named by the date the data's ``WeekSpec`` says
+(``data.spec``): for the Walmart files the Friday that ends a Saturday-to-Friday retail
+week (the Thanksgiving week of 2010 is dated 2010-11-26); for another retailer whatever it
+declared (Dominick's: the Thursday that starts a Thursday-to-Wednesday week).
 
-Column roles:
-- keys: ``store`` and, for department data, ``dept``;
-- ``week`` (datetime64, a Friday) and ``sales`` (float; NaN only for future rows);
-- known-future covariates (planned, usable for future weeks): ``is_holiday``, ``markdown1..5``;
-- past-only covariates (observed, usable only as known at the forecast origin):
-  ``temperature``, ``fuel_price``, ``cpi``, ``unemployment``;
-- static attributes: ``store_type``, ``store_size``.
+Column roles (``SeriesSpec``):
+- keys: the declared key columns, top of the hierarchy first (Walmart: ``store`` and, for
+  department data, ``dept``);
+- ``week`` (datetime64) and ``sales`` (float; NaN only for future rows);
+- known-future covariates (planned, usable for future weeks): Walmart's ``is_holiday``,
+  ``markdown1..5``, or another retailer's prices, promotions, events;
+- past-only covariates (observed, usable only as known at the forecast origin): Walmart's
+  ``temperature``, ``fuel_price``, ``cpi``, ``unemployment``, or customers, weather...;
+- static attributes: Walmart's ``store_type``, ``store_size``, or store demographics.
 
 Where rows came from: readers add a ``source_row`` column (the 1-based line in the file,
 header = line 1; for Parquet the record number + 1, as if it had a header). ``Dataset``
@@ -26,6 +30,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+
+from storecast.data.spec import SeriesSpec, legacy_spec
 
 STORE = "store"
 DEPT = "dept"
@@ -45,48 +51,45 @@ Level = Literal["store", "dept"]
 
 
 def series_keys(frame_or_level: pd.DataFrame | str) -> list[str]:
-    """Key columns of a canonical frame (or of a level name)."""
+    """Key columns of a Walmart-shaped canonical frame (or of a level name)."""
     if isinstance(frame_or_level, str):
         return [STORE, DEPT] if frame_or_level == "dept" else [STORE]
     return [STORE, DEPT] if DEPT in frame_or_level.columns else [STORE]
 
 
-def _is_friday(week: pd.Series) -> pd.Series:
-    return week.dt.dayofweek == 4
+def canonical_schema(spec: SeriesSpec | Level, *, allow_future: bool = False) -> pa.DataFrameSchema:
+    """The declarative schema of a canonical frame under ``spec`` (or a Walmart level name).
 
-
-def canonical_schema(level: Level, *, allow_future: bool = False) -> pa.DataFrameSchema:
-    """The declarative schema of a canonical frame at ``level``.
-
-    ``allow_future`` admits rows with missing sales (forecast scaffolds).
+    Keys are integers or text as declared; the week falls on the weekday that names the
+    data's weeks; ``allow_future`` admits rows with missing sales (forecast scaffolds).
     """
-    columns: dict[str, pa.Column] = {
-        STORE: pa.Column("int64", pa.Check.ge(1)),
-        WEEK: pa.Column("datetime64[ns]", pa.Check(_is_friday, error="week must be a Friday")),
-        TARGET: pa.Column("float64", pa.Check(lambda s: ~s.isin([float("inf"), float("-inf")]), error="sales must be finite"), nullable=allow_future),
-        HOLIDAY: pa.Column("bool"),
-    }
-    if level == "dept":
-        columns[DEPT] = pa.Column("int64", pa.Check.ge(0))
-    for name in (*MARKDOWNS, *PAST_ONLY, "store_size"):
-        columns[name] = pa.Column("float64", nullable=True, required=False)
-    columns["store_type"] = pa.Column("object", nullable=True, required=False)
+    if isinstance(spec, str):
+        spec = legacy_spec(pd.DataFrame(columns=series_keys(spec)))
+    weekday = spec.week.label_weekday
+    day_name = pd.Timestamp(2024, 1, 1 + weekday).day_name()
+    columns: dict[str, pa.Column] = {}
+    for key, kind in zip(spec.keys, spec.key_types, strict=True):
+        columns[key] = pa.Column("int64" if kind == "int" else "object", nullable=False)
+    columns[WEEK] = pa.Column("datetime64[ns]", pa.Check(lambda w: w.dt.dayofweek == weekday, error=f"week must be a {day_name}"))
+    columns[TARGET] = pa.Column("float64", pa.Check(lambda s: ~s.isin([float("inf"), float("-inf")]), error="sales must be finite"), nullable=allow_future)
+    if HOLIDAY in spec.known_future:
+        columns[HOLIDAY] = pa.Column("bool")
     return pa.DataFrameSchema(
         columns,
-        unique=series_keys(level) + [WEEK],
+        unique=[*spec.keys, WEEK],
         strict=False,
         coerce=False,
-        name=f"canonical_{level}",
+        name=f"canonical_{'_'.join(spec.keys)}",
     )
 
 
-def fingerprint(frame: pd.DataFrame) -> str:
+def fingerprint(frame: pd.DataFrame, keys: list[str] | None = None) -> str:
     """A stable content hash of a canonical frame (order-insensitive over rows and columns).
 
     Columns are hashed in name order, each as its raw bytes in series-week order (object
     columns through pandas' row hashes); a frame already in that order is not copied.
     """
-    keys = series_keys(frame)
+    keys = keys if keys is not None else series_keys(frame)
     order = None
     if not is_sorted(frame, [*keys, WEEK]):
         order = np.lexsort([frame[c].to_numpy() for c in reversed([*keys, WEEK])])
@@ -118,24 +121,42 @@ def is_sorted(frame: pd.DataFrame, columns: list[str]) -> bool:
 
 @dataclass(frozen=True)
 class Dataset:
-    """A canonical frame with where it came from."""
+    """A canonical frame with its spec and where it came from.
+
+    ``future`` holds the known-future covariates the data gives for weeks after its last
+    actual week (future rows of the file, or a ``--future`` file): keys, ``week`` and the
+    known-future columns, no sales. ``notes`` are what the reader wants the quality report
+    to say (aggregated days, dropped partial weeks, the inferred week).
+    """
 
     frame: pd.DataFrame
-    level: Level
+    spec: SeriesSpec
     source: str
     fingerprint: str = field(default="")
     #: 1-based file line of each frame row (None when the data did not come from a file)
     source_rows: np.ndarray | None = field(default=None, repr=False, compare=False)
+    future: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+    notes: tuple[object, ...] = field(default=(), repr=False, compare=False)
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, source: str, *, source_rows: np.ndarray | None = None) -> Dataset:
+    def from_frame(
+        cls,
+        frame: pd.DataFrame,
+        source: str,
+        *,
+        spec: SeriesSpec | None = None,
+        source_rows: np.ndarray | None = None,
+        future: pd.DataFrame | None = None,
+        notes: tuple[object, ...] = (),
+    ) -> Dataset:
         """Sort by series and week (skipped when already sorted) and keep file lines aside.
 
         File lines come from ``source_rows`` (aligned with ``frame``) or a ``source_row``
-        column, which is taken out of the frame. No copy is made of a sorted frame.
+        column, which is taken out of the frame. No copy is made of a sorted frame. Without
+        ``spec`` the frame is Walmart-shaped (``store`` [and ``dept``] keys).
         """
-        level: Level = "dept" if DEPT in frame.columns else "store"
-        keys = series_keys(level)
+        spec = spec if spec is not None else legacy_spec(frame)
+        keys = list(spec.keys)
         rows = source_rows
         if SOURCE_ROW in frame.columns:
             rows = frame[SOURCE_ROW].to_numpy(dtype="int64")
@@ -147,11 +168,20 @@ class Dataset:
         if not (isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 and frame.index.step == 1):
             frame = frame.copy(deep=False)
             frame.index = pd.RangeIndex(len(frame))
-        return cls(frame=frame, level=level, source=source, fingerprint=fingerprint(frame), source_rows=rows)
+        return cls(frame=frame, spec=spec, source=source, fingerprint=fingerprint(frame, keys), source_rows=rows,
+                   future=future, notes=notes)
+
+    def with_frame(self, frame: pd.DataFrame, source: str | None = None) -> Dataset:
+        """Another frame under the same spec (a head of the history, a store's rows...)."""
+        return Dataset.from_frame(frame, source or self.source, spec=self.spec)
+
+    @property
+    def level(self) -> Level:
+        return self.spec.level
 
     @property
     def keys(self) -> list[str]:
-        return series_keys(self.level)
+        return list(self.spec.keys)
 
     @property
     def n_series(self) -> int:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from storecast.data.schema import HOLIDAY, TARGET, WEEK, Dataset
+from storecast.data.spec import SeriesSpec
 from storecast.errors import InsufficientHistoryError, UsageError
 from storecast.evaluation.metrics import summarize
 from storecast.models import create_model
@@ -92,7 +93,7 @@ def backtest(
     actual_cols = [*keys, WEEK, TARGET] + ([HOLIDAY] if HOLIDAY in frame else [])
     actuals = frame[actual_cols].rename(columns={TARGET: "y"})
     tasks = [(name, origin) for name in models for origin in origins]
-    results = _run_tasks(frame, tasks, horizon, seed, jobs, progress, min_parallel_seconds)
+    results = _run_tasks(frame, dataset.spec, tasks, horizon, seed, jobs, progress, min_parallel_seconds)
     parts: list[pd.DataFrame] = []
     failures: dict[str, str] = {}
     for (name, origin), outcome in zip(tasks, results, strict=True):
@@ -107,38 +108,42 @@ def backtest(
     if not parts:
         raise InsufficientHistoryError("no model could be backtested: " + "; ".join(failures.values()))
     predictions = pd.concat(parts, ignore_index=True)
-    predictions = _add_intervals(predictions)
+    predictions = _add_intervals(predictions, keys)
     return BacktestResult(predictions, keys, horizon, origins, failures)
 
 
 Task = tuple[str, pd.Timestamp]
 #: The history a worker process backtests on (set once per worker by ``_init_worker``).
 _WORKER_FRAME: pd.DataFrame | None = None
+_WORKER_SPEC: SeriesSpec | None = None
 
 
-def _fit_predict(frame: pd.DataFrame, name: str, origin: pd.Timestamp, horizon: int, seed: int) -> pd.DataFrame | str:
+def _fit_predict(
+    frame: pd.DataFrame, spec: SeriesSpec, name: str, origin: pd.Timestamp, horizon: int, seed: int
+) -> pd.DataFrame | str:
     """One model at one origin: its predictions, or why the history is too short."""
     train = frame[frame[WEEK] <= origin]
     future = frame[(frame[WEEK] > origin) & (frame[WEEK] <= origin + pd.Timedelta(weeks=horizon))]
     try:
-        model = create_model(name, seed=seed).fit(train)
+        model = create_model(name, seed=seed).fit(train, spec)
     except InsufficientHistoryError as exc:
         return str(exc)
     return model.predict(horizon, future.drop(columns=[TARGET]))
 
 
-def _init_worker(frame: pd.DataFrame) -> None:
-    global _WORKER_FRAME
-    _WORKER_FRAME = frame
+def _init_worker(frame: pd.DataFrame, spec: SeriesSpec) -> None:
+    global _WORKER_FRAME, _WORKER_SPEC
+    _WORKER_FRAME, _WORKER_SPEC = frame, spec
 
 
 def _worker(task: Task, horizon: int, seed: int) -> pd.DataFrame | str:
-    assert _WORKER_FRAME is not None, "worker started without its history"
-    return _fit_predict(_WORKER_FRAME, task[0], task[1], horizon, seed)
+    assert _WORKER_FRAME is not None and _WORKER_SPEC is not None, "worker started without its history"
+    return _fit_predict(_WORKER_FRAME, _WORKER_SPEC, task[0], task[1], horizon, seed)
 
 
 def _run_tasks(
     frame: pd.DataFrame,
+    spec: SeriesSpec,
     tasks: list[Task],
     horizon: int,
     seed: int,
@@ -161,7 +166,7 @@ def _run_tasks(
     def run_here(i: int) -> float:
         start = time.perf_counter()
         say(f"{tasks[i][0]} @ {tasks[i][1].date()}")
-        results[i] = _fit_predict(frame, tasks[i][0], tasks[i][1], horizon, seed)
+        results[i] = _fit_predict(frame, spec, tasks[i][0], tasks[i][1], horizon, seed)
         return time.perf_counter() - start
 
     firsts: dict[str, int] = {}
@@ -184,7 +189,7 @@ def _run_tasks(
             run_here(i)
     else:
         try:
-            _run_in_workers(frame, tasks, rest, results, horizon, seed, jobs, say)
+            _run_in_workers(frame, spec, tasks, rest, results, horizon, seed, jobs, say)
         except (BrokenProcessPool, OSError, RuntimeError) as exc:
             # e.g. a script without ``if __name__ == "__main__":`` cannot start workers.
             log.warning("backtest worker processes unavailable (%s: %s); fitting in process",
@@ -197,14 +202,14 @@ def _run_tasks(
 
 
 def _run_in_workers(
-    frame: pd.DataFrame, tasks: list[Task], rest: list[int], results: list[pd.DataFrame | str | None],
+    frame: pd.DataFrame, spec: SeriesSpec, tasks: list[Task], rest: list[int], results: list[pd.DataFrame | str | None],
     horizon: int, seed: int, jobs: int, say: Progress,
 ) -> None:
     """Fill ``results[i]`` for ``i`` in ``rest`` from ``jobs`` worker processes."""
     # forkserver: workers start from a clean process, not a fork of one holding threads.
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(min(jobs, len(rest)), mp_context=context,
-                             initializer=_init_worker, initargs=(frame,)) as pool:
+                             initializer=_init_worker, initargs=(frame, spec)) as pool:
         pending = {pool.submit(_worker, tasks[i], horizon, seed): i for i in rest}
         for future in as_completed(pending):
             i = pending[future]
@@ -212,12 +217,12 @@ def _run_in_workers(
             say(f"{tasks[i][0]} @ {tasks[i][1].date()}")
 
 
-def _add_intervals(predictions: pd.DataFrame) -> pd.DataFrame:
+def _add_intervals(predictions: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Cross-conformal bands: each window is calibrated on the model's other windows."""
     out = []
     for (_model, cutoff), part in predictions.groupby(["model", "cutoff"], sort=False):
         others = predictions[(predictions["model"] == _model) & (predictions["cutoff"] != cutoff)]
-        cal = ConformalIntervals.from_residuals(others if not others.empty else part)
-        out.append(cal.apply(part))
+        cal = ConformalIntervals.from_residuals(others if not others.empty else part, keys)
+        out.append(cal.apply(part, keys))
     result = pd.concat(out, ignore_index=True)
     return result.replace([np.inf, -np.inf], np.nan)

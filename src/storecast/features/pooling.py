@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from storecast.data.schema import DEPT, STORE, TARGET, WEEK
+from storecast.data.schema import TARGET, WEEK
 
 
 def low_rank(values: np.ndarray, rank: int, *, centre: bool = True) -> np.ndarray:
@@ -33,18 +33,24 @@ def low_rank(values: np.ndarray, rank: int, *, centre: bool = True) -> np.ndarra
     return np.where(np.isnan(values), np.nan, approx)
 
 
-def low_rank_smooth(history: pd.DataFrame, rank: int) -> pd.DataFrame:
-    """``history`` with ``sales`` replaced by its per-department rank-``rank`` reconstruction."""
+def low_rank_smooth(history: pd.DataFrame, rank: int, keys: list[str] | None = None) -> pd.DataFrame:
+    """``history`` with ``sales`` replaced by its rank-``rank`` reconstruction per leaf key
+    (per department across stores; the whole chain when there is one key)."""
     if rank < 1:
         raise ValueError(f"rank must be >= 1, got {rank}")
-    groups = [(None, history)] if DEPT not in history.columns else list(history.groupby(DEPT, sort=False))
+    if keys is None:
+        keys = ["store", "dept"] if "dept" in history.columns else ["store"]
+    leaf = keys[-1] if len(keys) > 1 else None
+    rows = keys[:-1] if leaf is not None else keys
+    groups = [(None, history)] if leaf is None else list(history.groupby(leaf, sort=False))
     weeks = np.sort(history[WEEK].unique())
     parts = []
     for _, group in groups:
-        grid = group.pivot_table(index=STORE, columns=WEEK, values=TARGET, aggfunc="first")
+        grid = group.pivot_table(index=rows, columns=WEEK, values=TARGET, aggfunc="first")
         grid = grid.reindex(columns=weeks)
         smoothed = low_rank(np.nan_to_num(grid.to_numpy(dtype="float64"), nan=0.0), rank)
-        store_pos = pd.Index(grid.index).get_indexer(group[STORE])
+        at = pd.MultiIndex.from_frame(group[rows]) if len(rows) > 1 else pd.Index(group[rows[0]])
+        store_pos = grid.index.get_indexer(at)
         week_pos = np.searchsorted(weeks, group[WEEK].to_numpy())
         part = group.copy()
         observed = part[TARGET].notna().to_numpy()

@@ -204,7 +204,8 @@ def refresh_job(
     report = monitor_job(settings, history=history, registry=registry)
     champion = registry.champion()
     trained_to = pd.Timestamp(champion.trained_to) if champion and champion.trained_to else None
-    reads = get_model_class(champion.model_name).covariates_read() if champion and champion.model_name in MODELS else None
+    reads = (get_model_class(champion.model_name).covariates_read(history.spec)
+             if champion and champion.model_name in MODELS else None)
     decision = retraining_due(
         history.last_week, trained_to, report.drift_alerts(reads), every_weeks=settings.retrain_every_weeks
     )

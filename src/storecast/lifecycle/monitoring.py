@@ -33,6 +33,7 @@ import sqlalchemy as sa
 
 from storecast.config import Settings
 from storecast.data.schema import DEPT, PAST_ONLY, STORE, TARGET, WEEK, Dataset
+from storecast.data.spec import SeriesSpec
 from storecast.delivery.warehouse import Warehouse
 from storecast.delivery.warehouse import tables as wt
 from storecast.errors import NotFoundError
@@ -207,10 +208,13 @@ def _yoy_change(history: pd.DataFrame, name: str) -> pd.DataFrame:
     return pd.DataFrame({WEEK: pair[WEEK], "change": change})
 
 
-def covariate_checks(history: pd.DataFrame, trained_to: pd.Timestamp, settings: Settings) -> list[Check]:
+def covariate_checks(
+    history: pd.DataFrame, trained_to: pd.Timestamp, settings: Settings, spec: SeriesSpec | None = None
+) -> list[Check]:
     """PSI of each covariate's year-over-year change: weeks since training vs the training window."""
     checks = []
-    for name in PAST_ONLY:
+    past_only = spec.past_only if spec is not None else [c for c in PAST_ONLY if c in history]
+    for name in past_only:
         if name not in history or history[name].isna().all():
             continue
         change = _yoy_change(history, name)

@@ -120,8 +120,8 @@ def train_challenger(
     )
 
     say(f"training {name} on all history")
-    model = create_model(name, seed=settings.seed).fit(dataset.frame)
-    intervals = ConformalIntervals.from_residuals(result.residuals(name))
+    model = create_model(name, seed=settings.seed).fit(dataset.frame, dataset.spec)
+    intervals = ConformalIntervals.from_residuals(result.residuals(name), dataset.keys)
     run_id = run_id or make_run_id(dataset, name)
     version = registry.register(
         model, intervals=intervals, metrics=metrics,

@@ -66,7 +66,7 @@ def forecast_with(model: Forecaster, intervals: ConformalIntervals, dataset: Dat
         forecast = forecast_departments(
             model, dataset.frame, forecast, horizon, future, anchor=resolve_model("auto", "store")
         )
-    return intervals.apply(forecast)
+    return intervals.apply(forecast, dataset.keys)
 
 
 @dataclass
@@ -87,7 +87,7 @@ def champion_forecast(settings: Settings, dataset: Dataset, registry: Registry) 
     model = loaded.model
     refitted = model.last_week_ < dataset.last_week
     if refitted:
-        model = type(model)(seed=model.seed, **model.params).fit(dataset.frame)
+        model = type(model)(seed=model.seed, **model.params).fit(dataset.frame, dataset.spec)
     forecast = forecast_with(model, loaded.intervals, dataset, settings.horizon)
     return ChampionForecast(forecast, loaded, refitted)
 

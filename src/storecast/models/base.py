@@ -1,10 +1,13 @@
 """The one contract every model follows.
 
-``fit(history) -> self`` learns from a canonical frame (see ``data.schema``);
-``predict(horizon, future=None) -> frame`` returns one row per series and future week with
-``step`` (1..horizon) and the point forecast ``yhat``. ``future`` is a canonical frame of
-the forecast weeks holding known-future covariates (holiday flags, planned markdowns, or a
-what-if scenario); models that use none ignore it.
+``fit(history, spec) -> self`` learns from a canonical frame (see ``data.schema``) under
+its ``SeriesSpec`` (``data.spec``: the key columns, the covariates by role, the calendar;
+without one, a Walmart-shaped frame's is assumed); ``predict(horizon, future=None) ->
+frame`` returns one row per series and future week with ``step`` (1..horizon) and the
+point forecast ``yhat``. ``future`` is a canonical frame of the forecast weeks holding
+known-future covariates (holiday flags, planned markdowns and prices, or a what-if
+scenario); models that use none ignore it. A model states which covariate roles it reads
+(``reads_known_future``, ``reads_past_only``); the spec names the columns.
 
 Prediction intervals are added on top of any model by ``models.intervals`` from backtest
 residuals, so every model gets calibrated bands the same way.
@@ -25,8 +28,10 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 
-from storecast.data.schema import TARGET, WEEK, series_keys
+from storecast.data.schema import TARGET, WEEK
+from storecast.data.spec import SeriesSpec, legacy_spec
 from storecast.errors import DataError, InsufficientHistoryError, NotTrainedError
+from storecast.features.calendar import RetailCalendar, calendar_for
 
 ARTIFACT_VERSION = 1
 FORECAST_COLUMNS = ("week", "step", "yhat")
@@ -38,27 +43,36 @@ class Forecaster(ABC):
     name: ClassVar[str]
     #: weeks of history each series needs; fit() raises InsufficientHistoryError below it.
     min_history_weeks: ClassVar[int] = 1
-    #: known-future covariates read from ``future`` for the forecast weeks.
-    future_covariates: ClassVar[tuple[str, ...]] = ()
-    #: past-only covariates used as known at the forecast origin.
-    past_covariates: ClassVar[tuple[str, ...]] = ()
+    #: whether the model reads the spec's known-future covariates from ``future``.
+    reads_known_future: ClassVar[bool] = False
+    #: whether the model reads the spec's past-only covariates (as known at the origin).
+    reads_past_only: ClassVar[bool] = False
     #: one-line description for ``storecast models available``.
     description: ClassVar[str] = ""
 
     @classmethod
-    def covariates_read(cls) -> frozenset[str]:
-        """Every covariate the model reads, known-future or past-only."""
-        return frozenset((*cls.future_covariates, *cls.past_covariates))
+    def roles_read(cls) -> frozenset[str]:
+        """The covariate roles (``known_future``, ``past_only``) the model reads."""
+        roles = {"known_future"} if cls.reads_known_future else set()
+        return frozenset(roles | ({"past_only"} if cls.reads_past_only else set()))
+
+    @classmethod
+    def covariates_read(cls, spec: SeriesSpec) -> frozenset[str]:
+        """Every covariate of ``spec`` the model reads, known-future or past-only."""
+        return frozenset(c for role in cls.roles_read() for c in getattr(spec, role))
 
     def __init__(self, *, seed: int = 0, **params: Any) -> None:
         self.seed = seed
         self.params = params
 
     # ---- public API -------------------------------------------------------------------
-    def fit(self, history: pd.DataFrame) -> Self:
+    def fit(self, history: pd.DataFrame, spec: SeriesSpec | None = None) -> Self:
         if history.empty:
             raise DataError(f"{self.name}: cannot fit on an empty history")
-        self.keys_ = series_keys(history)
+        self._set_spec(spec if spec is not None else legacy_spec(history))
+        missing = [k for k in self.keys_ if k not in history.columns]
+        if missing:
+            raise DataError(f"{self.name}: the history lacks the key column(s) {', '.join(missing)}")
         self._check_history(history)
         self.last_week_ = pd.Timestamp(history[WEEK].max())
         seen = history.dropna(subset=[TARGET])[self.keys_].drop_duplicates()
@@ -87,6 +101,15 @@ class Forecaster(ABC):
             return self.predict(1)[self.keys_].drop_duplicates().reset_index(drop=True)
         return seen.copy()
 
+    def _set_spec(self, spec: SeriesSpec) -> None:
+        self.spec_ = spec
+        self.keys_ = list(spec.keys)
+
+    @property
+    def calendar(self) -> RetailCalendar:
+        """The retail calendar of the data the model was fitted on."""
+        return calendar_for(self.spec_.calendar)
+
     def future_weeks(self, horizon: int) -> pd.DatetimeIndex:
         return pd.date_range(self.last_week_ + pd.Timedelta(weeks=1), periods=horizon, freq="7D")
 
@@ -101,6 +124,7 @@ class Forecaster(ABC):
             "seed": self.seed,
             "params": self.params,
             "keys": self.keys_,
+            "spec": self.spec_.to_dict(),
             "last_week": self.last_week_.date().isoformat(),
             "series": self.series_seen_.to_numpy().tolist(),
             "state": self._save_state(folder),
@@ -117,7 +141,10 @@ class Forecaster(ABC):
             raise DataError(f"unsupported model artifact version {meta.get('format_version')}", path=str(folder))
         klass = get_model_class(meta["name"])
         model = klass(seed=meta["seed"], **meta["params"])
-        model.keys_ = list(meta["keys"])
+        if "spec" in meta:
+            model._set_spec(SeriesSpec.from_dict(meta["spec"]))
+        else:  # an artifact saved before specs were recorded: the Walmart shape
+            model._set_spec(legacy_spec(pd.DataFrame(columns=list(meta["keys"]))))
         model.last_week_ = pd.Timestamp(meta["last_week"])
         if "series" in meta:
             model.series_seen_ = pd.DataFrame(meta["series"], columns=model.keys_)

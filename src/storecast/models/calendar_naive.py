@@ -19,26 +19,14 @@ import numpy as np
 import pandas as pd
 
 from storecast.data.schema import TARGET, WEEK
-from storecast.features.calendar import MOVING_HOLIDAYS, comparable_week, event_labels
+from storecast.features.calendar import US_CALENDAR, RetailCalendar
 from storecast.models.baselines import SEASON, _HistoryTail
 
 
-def day_shares(weeks: pd.DatetimeIndex, years_back: int) -> pd.DataFrame:
-    """Per future week: its comparable week, the neighbour week and the neighbour's share.
-
-    The comparable week ends ``e`` days after the same calendar date ``years_back`` years
-    earlier; its first ``e`` days (or last ``-e``) are missing from the comparable span and
-    sit in the week before (or after): that neighbour gets weight ``|e| / 7``. Moving-holiday
-    weeks get no neighbour (weight 0).
-    """
-    comp = comparable_week(weeks, years_back)
-    same = weeks - pd.DateOffset(years=years_back)  # 29 Feb maps to 28 Feb
-    offset = (comp - same).days.to_numpy()
-    labels = event_labels(weeks)
-    moving = np.array([str(label).rstrip("+-0123456789") in MOVING_HOLIDAYS for label in labels])
-    share = np.where(moving, 0.0, np.abs(offset) / 7.0)
-    neighbour = comp - pd.to_timedelta(np.sign(offset) * 7, unit="D")
-    return pd.DataFrame({WEEK: weeks, "comp": comp, "neighbour": neighbour, "share": share})
+def day_shares(weeks: pd.DatetimeIndex, years_back: int, calendar: RetailCalendar = US_CALENDAR) -> pd.DataFrame:
+    """Per future week: its comparable week, the neighbour week and the neighbour's share
+    (``RetailCalendar.day_shares``; the Walmart calendar by default)."""
+    return calendar.day_shares(weeks, years_back)
 
 
 class CalendarNaive(_HistoryTail):
@@ -53,7 +41,7 @@ class CalendarNaive(_HistoryTail):
         weeks = self.future_weeks(horizon)
         # Weeks beyond one season ahead compare with the last observed season.
         years = (np.arange(horizon) // SEASON) + 1
-        shares = pd.concat([day_shares(weeks[years == y], int(y)) for y in np.unique(years)])
+        shares = pd.concat([day_shares(weeks[years == y], int(y), self.calendar) for y in np.unique(years)])
         frame = grid.merge(shares, on=WEEK, how="left")
         values = self.tail_.set_index([*self.keys_, WEEK])[TARGET]
 

@@ -51,13 +51,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from storecast.data.schema import DEPT, TARGET, WEEK
-from storecast.features.calendar import (
-    EVENT_WINDOWS,
-    calendar_features,
-    comparable_week,
-    event_labels,
-)
+from storecast.data.schema import TARGET, WEEK
+from storecast.features.calendar import US_CALENDAR, RetailCalendar
 from storecast.models.base import Forecaster
 from storecast.models.calendar_naive import day_shares
 
@@ -70,17 +65,31 @@ _VARIOGRAM_LAGS = 13
 #: Fewest year-over-year weeks (away from the history's ends) to judge whether a series'
 #: slow deviation from the chain repeats.
 _MIN_REPEAT_WEEKS = 8
-_EVENTS = tuple(f"{n}{o:+d}" for n, offs in EVENT_WINDOWS.items() for o in offs)
-EFFECTS = ("month_start_days", "christmas_shopping_days", *(f"event_{e}" for e in _EVENTS))
 
 
-def effect_matrix(weeks: pd.DatetimeIndex) -> np.ndarray:
-    """Calendar effects ``x`` (rows = weeks, columns = ``EFFECTS``)."""
-    feats = calendar_features(weeks)
-    labels = event_labels(weeks)
-    cols = [feats["month_start_days"].to_numpy(float), feats["christmas_shopping_days"].to_numpy(float)]
-    cols += [(labels == e).astype(float) for e in _EVENTS]
-    return np.column_stack(cols) if len(weeks) else np.zeros((0, len(EFFECTS)))
+def effect_names(calendar: RetailCalendar = US_CALENDAR) -> tuple[str, ...]:
+    """The calendar effects ``x`` of a calendar: month-start days, pre-Christmas shopping days
+    (where the calendar has Christmas), and one dummy per holiday-event week."""
+    shopping = ("christmas_shopping_days",) if calendar.christmas is not None else ()
+    return ("month_start_days", *shopping, *(f"event_{e}" for e in calendar.event_names()))
+
+
+#: The Walmart calendar's effects.
+EFFECTS = effect_names(US_CALENDAR)
+
+
+def effect_matrix(weeks: pd.DatetimeIndex, calendar: RetailCalendar = US_CALENDAR) -> np.ndarray:
+    """Calendar effects ``x`` (rows = weeks, columns = ``effect_names(calendar)``)."""
+    names = effect_names(calendar)
+    if not len(weeks):
+        return np.zeros((0, len(names)))
+    feats = calendar.calendar_features(weeks)
+    labels = calendar.event_labels(weeks)
+    cols = [feats["month_start_days"].to_numpy(float)]
+    if calendar.christmas is not None:
+        cols.append(feats["christmas_shopping_days"].to_numpy(float))
+    cols += [(labels == e).astype(float) for e in calendar.event_names()]
+    return np.column_stack(cols)
 
 
 class CalendarYoY(Forecaster):
@@ -136,11 +145,15 @@ class CalendarYoY(Forecaster):
         logy = np.log(values + self.shift_)
         self.weeks_ = grid
         self.logy_ = logy
-        x = effect_matrix(grid)
+        cal = self.calendar
+        self.effects_ = effect_names(cal)
+        x = effect_matrix(grid, cal)
         pos = {w: i for i, w in enumerate(grid)}
 
-        # Pool a series' shape with the same department's in other stores (or the chain's).
-        groups = self.series_[DEPT] if DEPT in self.series_ else pd.Series(0, index=self.series_.index)
+        # Pool a series' shape with the same department's (leaf key's) in other stores, or
+        # with the chain's when there is one key.
+        leaf = self.keys_[-1] if len(self.keys_) > 1 else None
+        groups = self.series_[leaf] if leaf is not None else pd.Series(0, index=self.series_.index)
         self.groups_ = pd.factorize(groups)[0]
         dev, slow = _chain_deviation(logy, self.shape_window, self.groups_)
         shape = dev - slow  # a series' own fast seasonal shape
@@ -150,7 +163,7 @@ class CalendarYoY(Forecaster):
         self.ref_ = logy - (1 - self.keep_) * np.nan_to_num(shape) - (1 - self.repeat_)[None, :] * np.nan_to_num(slow)
         diffs, dxs, gdiffs = [], [], []
         for k in range(1, self.max_years + 1):
-            idx, ok = _positions(grid, k, pos)
+            idx, ok = _positions(grid, k, pos, cal)
             if not ok.any():
                 break
             d = np.full_like(logy, np.nan)
@@ -179,7 +192,7 @@ class CalendarYoY(Forecaster):
         if self.shape_pooling != "auto":
             return ones * float(self.shape_pooling)
         # Only weeks whose local mean is centred (not at the history's ends) estimate noise.
-        idx, ok = _centred_pairs(grid, pos, self.shape_window)
+        idx, ok = _centred_pairs(grid, pos, self.shape_window, self.calendar)
         change = (shape[ok] - shape[idx[ok]]) ** 2 / 2
         seen = np.isfinite(change)
         if seen.sum() < 30:
@@ -208,11 +221,11 @@ class CalendarYoY(Forecaster):
         shrinking them cost 2% WMAE; docs/benchmarks.md).
         """
         n_series = slow.shape[1]
-        if self.slow_repeat is None or (self.slow_repeat == "auto" and DEPT in self.series_):
+        if self.slow_repeat is None or (self.slow_repeat == "auto" and len(self.keys_) > 1):
             return np.ones(n_series)
         if self.slow_repeat != "auto":
             return np.full(n_series, float(self.slow_repeat))
-        idx, ok = _centred_pairs(grid, pos, self.shape_window)
+        idx, ok = _centred_pairs(grid, pos, self.shape_window, self.calendar)
         weeks = int(ok.sum())
         if weeks < _MIN_REPEAT_WEEKS:
             return np.ones(n_series)
@@ -238,10 +251,16 @@ class CalendarYoY(Forecaster):
     def _prior(self, logy: np.ndarray, x: np.ndarray, grid: pd.DatetimeIndex) -> np.ndarray:
         """Prior effects: zero, except a pre-Christmas shopping day, worth one seventh of the
         peak week's lift over the autumn weeks (spreading the peak evenly over its days)."""
-        prior = np.zeros(len(EFFECTS))
-        feats = calendar_features(grid)
+        prior = np.zeros(len(self.effects_))
+        cal = self.calendar
+        if cal.christmas is None:
+            return prior
+        feats = cal.calendar_features(grid)
         peak = (feats["christmas_shopping_days"] == _SHOPPING_DAYS).to_numpy()
-        autumn = feats["weeks_to_thanksgiving"].between(2, 9).to_numpy() & (feats["month"] >= 9).to_numpy()
+        if "thanksgiving" in cal.holidays:
+            autumn = feats["weeks_to_thanksgiving"].between(2, 9).to_numpy() & (feats["month"] >= 9).to_numpy()
+        else:  # the autumn weeks before the run-up to Christmas
+            autumn = feats[f"weeks_to_{cal.christmas}"].between(6, 13).to_numpy() & (feats["month"] >= 9).to_numpy()
         lifts = []
         for i in np.flatnonzero(peak):
             base = autumn & (np.arange(len(grid)) < i) & (np.arange(len(grid)) > i - 20)
@@ -250,7 +269,7 @@ class CalendarYoY(Forecaster):
         if lifts:
             lift = float(np.nanmedian(np.concatenate(lifts)))
             if np.isfinite(lift):
-                prior[EFFECTS.index("christmas_shopping_days")] = max(lift, 0.0) / _SHOPPING_DAYS
+                prior[self.effects_.index("christmas_shopping_days")] = max(lift, 0.0) / _SHOPPING_DAYS
         return prior
 
     def _effects(
@@ -336,18 +355,19 @@ class CalendarYoY(Forecaster):
     # ---- predicting -------------------------------------------------------------------------
     def _predict(self, horizon: int, future: pd.DataFrame | None) -> pd.DataFrame:
         weeks = self.future_weeks(horizon)
-        x_future = effect_matrix(weeks)
+        cal = self.calendar
+        x_future = effect_matrix(weeks, cal)
         pos = {w: i for i, w in enumerate(self.weeks_)}
-        x_hist = effect_matrix(self.weeks_)
+        x_hist = effect_matrix(self.weeks_, cal)
         n_series = self.logy_.shape[1]
         total = np.zeros((horizon, n_series))
         weight = np.zeros((horizon, n_series))
         for k in range(1, self.max_years + 1):
-            idx, ok = _positions(weeks, k, pos)
+            idx, ok = _positions(weeks, k, pos, cal)
             if not ok.any():
                 continue
             growth = self.growth_[k - 1]
-            src, x_src, ok = _mixed(weeks, k, pos, self.ref_, x_hist)
+            src, x_src, ok = _mixed(weeks, k, pos, self.ref_, x_hist, cal)
             dx = np.zeros_like(x_future)
             dx[ok] = x_future[ok] - x_src[ok]
             value = src + dx @ self.beta_.T + growth[None, :]
@@ -379,12 +399,12 @@ class CalendarYoY(Forecaster):
         series = self.series_.copy()
         series["shift"] = self.shift_
         series["slow_repeat"] = self.repeat_
-        for j, name in enumerate(EFFECTS):
+        for j, name in enumerate(self.effects_):
             series[f"beta_{name}"] = self.beta_[:, j]
         for k in range(self.max_years):
             series[f"growth_{k + 1}"] = self.growth_[k]
         series.to_parquet(folder / "series.parquet", index=False)
-        return {"pooled_effects": dict(zip(EFFECTS, map(float, self.beta_pooled_), strict=True))}
+        return {"pooled_effects": dict(zip(self.effects_, map(float, self.beta_pooled_), strict=True))}
 
     def _load_state(self, folder: Path, state: dict[str, Any]) -> None:
         table = pd.read_parquet(folder / "log_sales.parquet")
@@ -397,13 +417,14 @@ class CalendarYoY(Forecaster):
         self.series_ = series[self.keys_].copy()
         self.shift_ = series["shift"].to_numpy(float)
         self.repeat_ = series["slow_repeat"].to_numpy(float)
-        self.beta_ = series[[f"beta_{n}" for n in EFFECTS]].to_numpy(float)
+        self.effects_ = effect_names(self.calendar)
+        self.beta_ = series[[f"beta_{n}" for n in self.effects_]].to_numpy(float)
         self.growth_ = series[[f"growth_{k + 1}" for k in range(self.max_years)]].to_numpy(float).T
-        self.beta_pooled_ = np.array([state["pooled_effects"][n] for n in EFFECTS])
+        self.beta_pooled_ = np.array([state["pooled_effects"][n] for n in self.effects_])
 
     def effects(self) -> pd.Series:
         """The pooled calendar effects in log points, named (for reports and tests)."""
-        return pd.Series(self.beta_pooled_, index=list(EFFECTS))
+        return pd.Series(self.beta_pooled_, index=list(self.effects_))
 
 
 def _chain_deviation(logy: np.ndarray, window: int, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -419,28 +440,33 @@ def _chain_deviation(logy: np.ndarray, window: int, groups: np.ndarray) -> tuple
     return dev, local
 
 
-def _positions(weeks: pd.DatetimeIndex, years_back: int, pos: dict[pd.Timestamp, int]) -> tuple[np.ndarray, np.ndarray]:
+def _positions(
+    weeks: pd.DatetimeIndex, years_back: int, pos: dict[pd.Timestamp, int], calendar: RetailCalendar
+) -> tuple[np.ndarray, np.ndarray]:
     """Row of each week's comparable week ``years_back`` years earlier (-1 if not held)."""
-    idx = np.array([pos.get(c, -1) for c in comparable_week(weeks, years_back)], dtype=int)
+    idx = np.array([pos.get(c, -1) for c in calendar.comparable_week(weeks, years_back)], dtype=int)
     return idx, idx >= 0
 
 
-def _centred_pairs(grid: pd.DatetimeIndex, pos: dict[pd.Timestamp, int], window: int) -> tuple[np.ndarray, np.ndarray]:
+def _centred_pairs(
+    grid: pd.DatetimeIndex, pos: dict[pd.Timestamp, int], window: int, calendar: RetailCalendar
+) -> tuple[np.ndarray, np.ndarray]:
     """Year-over-year pairs (row of last year's week, held) whose two weeks both lie
     ``window`` weeks or more from the history's ends, where a centred local mean is whole."""
-    idx, ok = _positions(grid, 1, pos)
+    idx, ok = _positions(grid, 1, pos, calendar)
     inner = np.zeros(len(grid), dtype=bool)
     inner[window : len(grid) - window] = True
     return idx, ok & inner & inner[np.maximum(idx, 0)]
 
 
 def _mixed(
-    weeks: pd.DatetimeIndex, years_back: int, pos: dict[pd.Timestamp, int], ref: np.ndarray, x: np.ndarray
+    weeks: pd.DatetimeIndex, years_back: int, pos: dict[pd.Timestamp, int], ref: np.ndarray, x: np.ndarray,
+    calendar: RetailCalendar,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Last year's same calendar days: the comparable week's reference mixed with its
     neighbour's by the days each holds (``calendar_naive.day_shares``; moving holidays
     unmixed), with the matching mix of their calendar effects. Rows = ``weeks``."""
-    shares = day_shares(weeks, years_back)
+    shares = day_shares(weeks, years_back, calendar)
     ci = np.array([pos.get(c, -1) for c in shares["comp"]], dtype=int)
     ni = np.array([pos.get(c, -1) for c in shares["neighbour"]], dtype=int)
     ok = ci >= 0

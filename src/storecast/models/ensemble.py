@@ -66,9 +66,9 @@ class Ensemble(Forecaster):
     default_members: tuple[str, ...] = DEFAULT_MEMBERS
 
     @classmethod
-    def covariates_read(cls) -> frozenset[str]:
+    def roles_read(cls) -> frozenset[str]:
         """What the default members read."""
-        return frozenset().union(*(_member_class(m).covariates_read() for m in cls.default_members))
+        return frozenset().union(*(_member_class(m).roles_read() for m in cls.default_members))
 
     def __init__(
         self,
@@ -99,8 +99,8 @@ class Ensemble(Forecaster):
 
     def _fit_member(self, name: str, history: pd.DataFrame) -> Forecaster:
         rank = self.denoise.get(name)
-        seen = low_rank_smooth(history, rank) if rank else history
-        return _member_class(name)(seed=self.seed, **self.member_params.get(name, {})).fit(seen)
+        seen = low_rank_smooth(history, rank, self.keys_) if rank else history
+        return _member_class(name)(seed=self.seed, **self.member_params.get(name, {})).fit(seen, self.spec_)
 
     def _fit(self, history: pd.DataFrame) -> None:
         errors = self._inner_errors(history) if self.weighting == "inverse_error" else {}

@@ -15,9 +15,11 @@ model. Features, all known at the origin:
   days each holds, ``models.calendar_naive``), own and pooled: a tree cannot interpolate
   between two lag columns by the 1-2 days the calendar drifted;
 - year-over-year growth of the 13-week level; the scale itself (log);
-- known-future covariates of the target week (``is_holiday``, ``markdown1..5``; a forecast
-  reads them from ``future``), past-only covariates (temperature, fuel, CPI, unemployment)
-  as last observed at the origin, store type and size, and the department as a category.
+- known-future covariates of the target week (the spec's: ``is_holiday``, ``markdown1..5``
+  for Walmart, prices and promotions for another retailer; a forecast reads them from
+  ``future``), past-only covariates (temperature, fuel, CPI, unemployment) as last observed
+  at the origin, static attributes (numbers as they are, text as categories), and the most
+  detailed key (the department) as a category.
 
 Lags never reach past the origin, so one model serves every step (direct, not recursive).
 Deterministic: fixed seed, ``deterministic=True``, one thread. Saved as LightGBM's text
@@ -33,9 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from storecast.data.schema import DEPT, HOLIDAY, KNOWN_FUTURE, PAST_ONLY, STORE, WEEK
-from storecast.features.calendar import calendar_features, comparable_week
-from storecast.features.holidays import FLAGGED_HOLIDAYS
+from storecast.data.schema import HOLIDAY, WEEK
 from storecast.features.pooling import low_rank
 from storecast.models.base import Forecaster
 from storecast.models.calendar_naive import day_shares
@@ -45,7 +45,6 @@ from storecast.models.statistical import SEASON, dense_panel
 TAIL_WEEKS = 2 * SEASON + 16
 #: A row needs this many observed weeks before its origin to be a training example.
 MIN_ORIGIN_WEEKS = 4
-STORE_TYPES = ("A", "B", "C")
 #: Store patterns kept per department when denoising across stores.
 SVD_RANK = 10
 
@@ -79,6 +78,10 @@ def _low_rank(scaled: np.ndarray, labels: np.ndarray, rank: int) -> np.ndarray:
     return out
 
 
+def _numeric(values: pd.Series) -> bool:
+    return bool(pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values))
+
+
 def _take(matrix: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """``matrix[rows, cols]`` with NaN where ``cols`` falls outside the matrix."""
     ok = (cols >= 0) & (cols < matrix.shape[1])
@@ -92,8 +95,8 @@ class GBMModel(Forecaster):
 
     name = "gbm"
     min_history_weeks = 2 * MIN_ORIGIN_WEEKS
-    future_covariates = KNOWN_FUTURE
-    past_covariates = PAST_ONLY
+    reads_known_future = True
+    reads_past_only = True
     description = "Global LightGBM over all series: calendar, holidays, aligned last-year weeks, level."
 
     def __init__(
@@ -126,18 +129,20 @@ class GBMModel(Forecaster):
     def _fit(self, history: pd.DataFrame) -> None:
         import lightgbm as lgb
 
-        index, weeks, values = dense_panel(history, self.keys_, self.last_week_)
+        index, weeks, values = dense_panel(history, self.keys_, self.last_week_, zero_fill=self.spec_.missing_weeks == "zero")
         self.series_ = index
         self.weeks_ = weeks
         self.values_ = values
-        self.covariates_ = [c for c in (*KNOWN_FUTURE, *PAST_ONLY) if c in history.columns and c != HOLIDAY]
+        numeric = [c for c in (*self.spec_.known_future, *self.spec_.past_only)
+                   if c in history.columns and c != HOLIDAY and _numeric(history[c])]
+        self.covariates_ = numeric
         self.cov_ = {c: self._pivot(history, c, weeks) for c in self.covariates_}
         self.holiday_ = self._pivot(history, HOLIDAY, weeks) if HOLIDAY in history.columns else None
         self.static_ = self._static(history)
 
         rows, origins, steps = self._training_rows()
         cal, cmp_idx = self._calendar(len(weeks))
-        known = {c: self.cov_[c] for c in self.covariates_ if c in KNOWN_FUTURE}
+        known = {c: self.cov_[c] for c in self.covariates_ if c in self.spec_.known_future}
         holiday = self.holiday_ if self.holiday_ is not None else self._calendar_flags(cal, len(self.series_))
         X = self._features(rows, origins, steps, cal, cmp_idx, known, holiday)
         scale = self._scale()[rows, origins]
@@ -166,9 +171,11 @@ class GBMModel(Forecaster):
     def _weights(self, scale: np.ndarray, holiday: np.ndarray) -> np.ndarray:
         """Department level: dollars, holiday weeks ``holiday_weight`` x (the competition's
         WMAE); store level: every week's relative error alike (MAPE)."""
-        if DEPT not in self.keys_:
+        if len(self.keys_) < 2:
             return np.ones_like(scale)
-        weight = scale * np.where(holiday > 0, self.holiday_weight, 1.0)
+        # The competition's holiday weighting applies where the data flags holiday weeks.
+        boost = self.holiday_weight if HOLIDAY in self.spec_.known_future else 1.0
+        weight = scale * np.where(holiday > 0, boost, 1.0)
         return weight / weight.mean()
 
     def _training_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -206,20 +213,21 @@ class GBMModel(Forecaster):
     def _calendar(self, horizon_end: int) -> tuple[pd.DataFrame, np.ndarray]:
         """Calendar features and comparable-week index for grid weeks 0..horizon_end-1."""
         weeks = pd.date_range(self.weeks_[0], periods=horizon_end, freq="7D")
-        cal = calendar_features(weeks).astype("float64")
-        cmp = comparable_week(weeks)
+        calendar = self.calendar
+        cal = calendar.calendar_features(weeks).astype("float64")
+        cmp = calendar.comparable_week(weeks)
         cmp_idx = ((cmp - weeks[0]) // pd.Timedelta(weeks=1)).to_numpy().astype(int)
-        shares = day_shares(weeks, 1)
+        shares = day_shares(weeks, 1, calendar)
         # Offset (in weeks) of the neighbour holding the comparable span's missing days.
         cal["days_neighbour"] = ((shares["neighbour"] - shares["comp"]) // pd.Timedelta(weeks=1)).to_numpy(dtype="float64")
         cal["days_share"] = shares["share"].to_numpy(dtype="float64")
         return cal, cmp_idx
 
-    @staticmethod
-    def _calendar_flags(cal: pd.DataFrame, n: int) -> np.ndarray:
-        """The Walmart files' holiday flag from the calendar, for every series."""
+    def _calendar_flags(self, cal: pd.DataFrame, n: int) -> np.ndarray:
+        """The holiday flag from the calendar (the Walmart files' four holidays in the US), for
+        every series."""
         flag = np.zeros(len(cal), dtype=bool)
-        for name in FLAGGED_HOLIDAYS:
+        for name in self.calendar.flagged:
             flag |= cal[f"is_{name}"].to_numpy() > 0
         return np.tile(flag.astype("float64"), (n, 1))
 
@@ -289,7 +297,7 @@ class GBMModel(Forecaster):
             feats[f"{group}_comparable_days"] = same_days(feats[f"{group}_comparable_week"], at_nb)
             feats[f"{group}_rolling_mean_4"] = _rolling_mean(pooled, 4)[rows, origins]
         for c in self.covariates_:
-            if c in PAST_ONLY:
+            if c not in self.spec_.known_future:
                 feats[c] = self.cov_[c][rows, origins]
         for c, col in self.static_.items():
             feats[c] = col[rows]
@@ -303,20 +311,21 @@ class GBMModel(Forecaster):
             scaled = self.values_ / self._scale()
         scaled[~np.isfinite(scaled)] = np.nan
         groups = {"chain": np.zeros(len(self.series_), dtype=int)}
-        if DEPT in self.keys_:
-            groups[STORE] = self.series_[STORE].to_numpy()
-            groups[DEPT] = self.series_[DEPT].to_numpy()
+        top, leaf = self.keys_[0], self.keys_[-1]
+        if len(self.keys_) > 1:
+            groups[top] = self.series_[top].to_numpy()
+            groups[leaf] = pd.factorize(self.series_[leaf])[0]
         out = {}
         for name, labels in groups.items():
             frame = pd.DataFrame(scaled)
             means = frame.groupby(labels).transform("mean")
             out[name] = means.to_numpy(dtype="float64")
-        if DEPT in self.keys_:
-            out["dept_svd"] = _low_rank(scaled, groups[DEPT], SVD_RANK)
+        if len(self.keys_) > 1:
+            out[f"{leaf}_svd"] = _low_rank(scaled, groups[leaf], SVD_RANK)
         return out
 
     def _categorical(self) -> list[str]:
-        return [c for c in ("dept", "store_type") if c in self.static_]
+        return [c for c in self.static_ if c in self.categories_ or (len(self.keys_) > 1 and c == self.keys_[-1])]
 
     def _pivot(self, frame: pd.DataFrame, column: str, weeks: pd.DatetimeIndex) -> np.ndarray:
         wide = frame.pivot_table(index=self.keys_, columns=WEEK, values=column, aggfunc="first")
@@ -324,17 +333,37 @@ class GBMModel(Forecaster):
         return wide.reindex(columns=weeks).to_numpy(dtype="float64")
 
     def _static(self, history: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Per-series features: the most detailed key as a category (multi-key data), numeric
+        static attributes as they are, then text attributes as category codes."""
         out: dict[str, np.ndarray] = {}
-        per = history.groupby(self.keys_, sort=True).first()
-        per = per.reindex(pd.MultiIndex.from_frame(self.series_) if len(self.keys_) > 1 else self.series_[self.keys_[0]])
-        if DEPT in self.keys_:
-            out["dept"] = self.series_[DEPT].to_numpy(dtype="float64")
-        if "store_size" in per.columns:
-            out["store_size"] = per["store_size"].to_numpy(dtype="float64")
-        if "store_type" in per.columns:
-            codes = {t: float(i) for i, t in enumerate(STORE_TYPES)}
-            out["store_type"] = np.array([codes.get(str(t), np.nan) for t in per["store_type"]])
+        self.categories_: dict[str, list[str]] = {}
+        statics = [c for c in self.spec_.static if c in history.columns]
+        per = history.groupby(self.keys_, sort=True)[statics].first() if statics else pd.DataFrame()
+        if statics:
+            per = per.reindex(pd.MultiIndex.from_frame(self.series_) if len(self.keys_) > 1 else self.series_[self.keys_[0]])
+        if len(self.keys_) > 1:
+            out[self.keys_[-1]] = self._leaf_codes()
+        for c in statics:
+            if _numeric(per[c]):
+                out[c] = per[c].to_numpy(dtype="float64")
+        for c in statics:
+            if not _numeric(per[c]):
+                cats = sorted({str(v) for v in per[c].dropna()})
+                self.categories_[c] = cats
+                codes = {t: float(i) for i, t in enumerate(cats)}
+                out[c] = np.array([codes.get(str(t), np.nan) if pd.notna(t) else np.nan for t in per[c]])
         return out
+
+    def _leaf_codes(self) -> np.ndarray:
+        """The most detailed key as a number: its value when it is an integer, else its
+        position among the known values (saved with the model)."""
+        leaf = self.series_[self.keys_[-1]]
+        if pd.api.types.is_integer_dtype(leaf):
+            return leaf.to_numpy(dtype="float64")
+        if not getattr(self, "leaf_values_", None):
+            self.leaf_values_ = sorted({str(v) for v in leaf})
+        codes = {v: float(i) for i, v in enumerate(self.leaf_values_)}
+        return np.array([codes.get(str(v), np.nan) for v in leaf])
 
     # ---- forecasting ----------------------------------------------------------------------------
     def _predict(self, horizon: int, future: pd.DataFrame | None) -> pd.DataFrame:
@@ -345,7 +374,7 @@ class GBMModel(Forecaster):
         origins = np.full(rows.size, origin)
         cal, cmp_idx = self._calendar(t_len + horizon)
         fut_weeks = self.future_weeks(horizon)
-        known = {c: self._future_matrix(future, c, fut_weeks, t_len) for c in self.covariates_ if c in KNOWN_FUTURE}
+        known = {c: self._future_matrix(future, c, fut_weeks, t_len) for c in self.covariates_ if c in self.spec_.known_future}
         holiday = self._calendar_flags(cal, n)
         given = self._future_matrix(future, HOLIDAY, fut_weeks, t_len)
         holiday = np.where(np.isnan(given), holiday, given)
@@ -365,7 +394,7 @@ class GBMModel(Forecaster):
         if future is None or column not in future.columns or future.empty:
             return out
         keys = [k for k in self.keys_ if k in future.columns]
-        if STORE not in keys:
+        if self.keys_[0] not in keys:
             return out
         part = future[[*keys, WEEK, column]].copy()
         part[column] = part[column].astype("float64")
@@ -396,6 +425,8 @@ class GBMModel(Forecaster):
             "features": self.feature_names_,
             "covariates": self.covariates_,
             "static": list(self.static_),
+            "categories": self.categories_,
+            "leaf_values": getattr(self, "leaf_values_", None),
         }
 
     def _load_state(self, folder: Path, state: dict[str, Any]) -> None:
@@ -415,5 +446,8 @@ class GBMModel(Forecaster):
         }
         static = pd.read_parquet(folder / "static.parquet")
         self.static_ = {c: static[f"static_{c}"].to_numpy(dtype="float64") for c in state["static"]}
+        self.categories_ = {k: list(v) for k, v in state.get("categories", {"store_type": ["A", "B", "C"]}).items()
+                            if k in self.static_}
+        self.leaf_values_ = state.get("leaf_values")
         self.holiday_ = None
 

@@ -10,6 +10,7 @@ For each step the empirical quantiles give the 80% and 95% bands.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,10 +20,14 @@ LEVELS = (80, 95)
 FLOOR_SHARE = 0.5
 
 
-def _scale(frame: pd.DataFrame) -> np.ndarray:
-    """``|yhat|`` floored at ``FLOOR_SHARE`` x the mean ``|yhat|`` of the row's series (and window)."""
+def _scale(frame: pd.DataFrame, keys: Sequence[str] | None = None) -> np.ndarray:
+    """``|yhat|`` floored at ``FLOOR_SHARE`` x the mean ``|yhat|`` of the row's series (and window).
+
+    ``keys`` are the series key columns (default: Walmart's ``store``/``dept`` where present).
+    """
     absolute = frame["yhat"].abs()
-    groups = [c for c in ("store", "dept", "cutoff") if c in frame.columns]
+    keys = [c for c in ("store", "dept") if c in frame.columns] if keys is None else list(keys)
+    groups = [c for c in (*keys, "cutoff") if c in frame.columns]
     if not groups:
         return absolute.to_numpy(dtype="float64")
     mean = absolute.groupby([frame[c] for c in groups], sort=False).transform("mean")
@@ -36,10 +41,10 @@ class ConformalIntervals:
     table: pd.DataFrame  # columns: step, lo_80, hi_80, lo_95, hi_95 (relative)
 
     @classmethod
-    def from_residuals(cls, residuals: pd.DataFrame) -> ConformalIntervals:
+    def from_residuals(cls, residuals: pd.DataFrame, keys: Sequence[str] | None = None) -> ConformalIntervals:
         """``residuals`` has ``step``, ``y`` and ``yhat`` (and series keys and ``cutoff`` for the floor)."""
         frame = residuals.dropna(subset=["y", "yhat"])
-        scale = _scale(frame)
+        scale = _scale(frame, keys)
         keep = scale > 1e-9
         frame = frame[keep]
         rel = (frame["y"] - frame["yhat"]) / scale[keep]
@@ -53,7 +58,7 @@ class ConformalIntervals:
             rows.append(row)
         return cls(pd.DataFrame(rows))
 
-    def apply(self, forecast: pd.DataFrame) -> pd.DataFrame:
+    def apply(self, forecast: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.DataFrame:
         """Add ``lo_80, hi_80, lo_95, hi_95`` to a forecast with ``step`` and ``yhat``.
 
         Steps beyond the calibrated horizon reuse the widest calibrated step.
@@ -68,7 +73,7 @@ class ConformalIntervals:
         steps = forecast["step"].clip(upper=int(table.index.max()))
         q = table.reindex(steps).reset_index(drop=True)
         out = forecast.reset_index(drop=True).copy()
-        scale = _scale(out)
+        scale = _scale(out, keys)
         for level in LEVELS:
             out[f"lo_{level}"] = out["yhat"] + q[f"lo_{level}"].to_numpy() * scale
             out[f"hi_{level}"] = out["yhat"] + q[f"hi_{level}"].to_numpy() * scale

@@ -24,8 +24,8 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from storecast.data.schema import DEPT, TARGET, WEEK
-from storecast.features.calendar import calendar_features
+from storecast.data.schema import TARGET, WEEK
+from storecast.features.calendar import US_CALENDAR, RetailCalendar
 from storecast.models.base import Forecaster
 
 SEASON = 52
@@ -47,12 +47,15 @@ ARIMAX_EVENTS: tuple[str, ...] = (
 
 
 # ---- panel helpers, shared with the gradient-boosting model ------------------------------
-def dense_panel(history: pd.DataFrame, keys: list[str], last_week: pd.Timestamp) -> tuple[pd.DataFrame, pd.DatetimeIndex, np.ndarray]:
+def dense_panel(
+    history: pd.DataFrame, keys: list[str], last_week: pd.Timestamp, *, zero_fill: bool | None = None
+) -> tuple[pd.DataFrame, pd.DatetimeIndex, np.ndarray]:
     """Series x weeks matrix of sales on a regular weekly grid ending at ``last_week``.
 
-    Weeks before a series' first observation stay NaN. Missing weeks after it are zero at
-    department level (the Walmart files leave out weeks without sales) and linearly
-    interpolated at store level (a missing store week is a data gap, not a closed store).
+    Weeks before a series' first observation stay NaN. Missing weeks after it are zero with
+    ``zero_fill`` (the Walmart department files leave out weeks without sales; the spec's
+    ``missing_weeks="zero"``) and linearly interpolated otherwise (a missing store week is a
+    data gap, not a closed store). ``None``: zero for multi-key data.
     """
     first = pd.Timestamp(history[WEEK].min())
     weeks = pd.date_range(first, last_week, freq="7D")
@@ -60,7 +63,7 @@ def dense_panel(history: pd.DataFrame, keys: list[str], last_week: pd.Timestamp)
     wide = wide.reindex(columns=weeks)
     values = wide.to_numpy(dtype="float64")
     started = np.cumsum(~np.isnan(values), axis=1) > 0
-    if DEPT in keys:
+    if zero_fill if zero_fill is not None else len(keys) > 1:
         values = np.where(started & np.isnan(values), 0.0, values)
     else:
         filled = wide.T.interpolate(limit_direction="forward").T.to_numpy(dtype="float64")
@@ -79,12 +82,19 @@ def fourier_terms(weeks: pd.DatetimeIndex, order: int) -> pd.DataFrame:
     return pd.DataFrame(cols, index=range(len(weeks)))
 
 
-def arimax_regressors(weeks: pd.DatetimeIndex, fourier_order: int) -> pd.DataFrame:
+def arimax_regressors(weeks: pd.DatetimeIndex, fourier_order: int, calendar: RetailCalendar = US_CALENDAR) -> pd.DataFrame:
     """Known-future regressors for any week: Fourier terms, holiday weeks, month start."""
-    cal = calendar_features(weeks)
+    cal = calendar.calendar_features(weeks)
     out = fourier_terms(weeks, fourier_order)
-    cal["after_christmas"] = cal["weeks_from_christmas"] == 1
-    for name in ARIMAX_EVENTS:
+    if calendar.christmas is not None:
+        cal["after_christmas"] = cal[f"weeks_from_{calendar.christmas}"] == 1
+    if calendar is US_CALENDAR or calendar.spec.country == "US":
+        events: list[str] = list(ARIMAX_EVENTS)
+    else:
+        events = [f"is_{h}" for h in calendar.holidays]
+        if calendar.christmas is not None:
+            events += ["pre_christmas_2", "pre_christmas_1", "after_christmas"]
+    for name in events:
         out[name] = cal[name].astype("float64").to_numpy()
     out["month_start_days"] = cal["month_start_days"].astype("float64").to_numpy()
     return out
@@ -115,7 +125,7 @@ class _PerSeries(Forecaster):
 
     # contract --------------------------------------------------------------------------------
     def _fit(self, history: pd.DataFrame) -> None:
-        index, weeks, values = dense_panel(history, self.keys_, self.last_week_)
+        index, weeks, values = dense_panel(history, self.keys_, self.last_week_, zero_fill=self.spec_.missing_weeks == "zero")
         keep = weeks[-self.max_history_weeks:]
         values = values[:, -len(keep):]
         self.weeks_ = keep
@@ -356,7 +366,7 @@ class ARIMAXModel(_ArimaBase):
                 "include_mean": True, "include_drift": False, "columns": columns}
 
     def _regressors(self, weeks: pd.DatetimeIndex) -> pd.DataFrame:
-        return arimax_regressors(weeks, self.fourier_order)
+        return arimax_regressors(weeks, self.fourier_order, self.calendar)
 
 
 STATISTICAL_MODELS: tuple[type[Forecaster], ...] = (MSTLModel, ETSModel, AutoARIMAModel, ARIMAXModel)

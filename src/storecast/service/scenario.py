@@ -58,7 +58,7 @@ def what_if(
     chosen = future[STORE].isin(list(stores))
     if dept is not None:
         chosen &= future[DEPT] == dept
-    used = {*snap.model.future_covariates, *snap.model.past_covariates}
+    used = type(snap.model).covariates_read(snap.model.spec_)
     overridden: set[str] = set()
     for item in scenario:
         rows = chosen & (future[WEEK] == pd.Timestamp(item.week))

@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from storecast.data.schema import DEPT, STORE, WEEK, Dataset, Level
+from storecast.data.schema import DEPT, STORE, WEEK, Dataset
 from storecast.errors import NotTrainedError
 from storecast.lifecycle.registry import LoadedModel, ModelVersion
 from storecast.lifecycle.steps import future_scaffold
@@ -121,11 +121,9 @@ class Snapshot:
 
 def baseline_future(model: Forecaster, weeks: int) -> pd.DataFrame:
     """The known-future inputs ``run_job`` forecasts with, for every series the model knows."""
-    keys = list(model.keys_)
     series = model.known_series()
     anchor = series.assign(**{WEEK: model.last_week_})
-    level: Level = "dept" if DEPT in keys else "store"
-    return future_scaffold(Dataset(frame=anchor, level=level, source="champion"), weeks)
+    return future_scaffold(Dataset(frame=anchor, spec=model.spec_, source="champion"), weeks)
 
 
 def build_snapshot(loaded: LoadedModel, weeks: int = MAX_WEEKS, history: Dataset | None = None) -> Snapshot:
