@@ -2,10 +2,11 @@
 
 13-week horizon, 4 origins stepping 13 weeks, ending at the last week of train.csv, every
 store x department series present at each origin. WMAE weights holiday weeks 5x (the
-competition's measure). Each model is also shown reconciled ("+rec"): its department
-forecasts moved so each store's sum meets the mean of the store-level default's forecast
-of the store total and the departments' own sum (``models.reconcile``, ``combined``),
-which is what ``storecast run`` delivers on department data.
+competition's measure). Each model is also shown as delivered ("+rec"): what the
+forecasting pipeline makes of its backtest (``forecasting.pipeline.evaluate_pipeline``:
+short series blended with their peers, departments reconciled with the store-level
+default's forecast of the store totals by the method the backtest chooses), which is what
+``storecast run`` delivers on department data.
 
     .venv/bin/python bench/accuracy_departments.py [--data DIR] [--models a,b] [--stores 1-30]
 
@@ -26,10 +27,9 @@ import pandas as pd
 from storecast.config import Settings
 from storecast.data.readers import read_history
 from storecast.data.schema import WEEK, Dataset
-from storecast.evaluation.backtest import backtest
+from storecast.evaluation.backtest import BacktestResult, backtest
 from storecast.evaluation.metrics import summarize
-from storecast.models import create_model, resolve_model
-from storecast.models.reconcile import reconcile, store_totals
+from storecast.forecasting.pipeline import evaluate_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "walmart-recruiting"
@@ -37,17 +37,12 @@ DEFAULT_MODELS = "seasonal_naive,yoy_scaled,calendar_yoy,mstl,ets,gbm"
 HORIZON, WINDOWS, STEP, SEED = 13, 4, 13, 42
 
 
-def reconciled(dataset: Dataset, preds: pd.DataFrame, name: str, cutoffs: list[pd.Timestamp]) -> pd.DataFrame:
-    """The model's backtest predictions reconciled, per window, with the store-level default's
-    forecast of the store totals (what ``storecast run`` delivers, ``lifecycle.steps``)."""
-    totals = store_totals(dataset.frame)
-    anchor = resolve_model("auto", "store")
-    parts = []
-    for cutoff in cutoffs:
-        window = preds[preds["cutoff"] == cutoff]
-        store_fc = create_model(anchor, seed=SEED).fit(totals[totals[WEEK] <= cutoff]).predict(HORIZON)
-        parts.append(reconcile(window, store_fc, method="combined"))
-    out = pd.concat(parts, ignore_index=True)
+def reconciled(dataset: Dataset, result: BacktestResult, name: str) -> pd.DataFrame:
+    """The model's backtest as the pipeline delivers it (what ``storecast run`` ships)."""
+    evaluation = evaluate_pipeline(dataset, result, name, seed=SEED)
+    print(f"{name}: reconciliation {evaluation.method} (leaf WAPE {evaluation.scores})", file=sys.stderr)
+    holiday = result.predictions[[*dataset.keys, WEEK, "is_holiday"]].drop_duplicates([*dataset.keys, WEEK])
+    out = evaluation.leaves.merge(holiday, on=[*dataset.keys, WEEK], how="left")
     out["model"] = f"{name}+rec"
     return out
 
@@ -65,7 +60,7 @@ def main() -> None:
     if args.stores:
         lo, hi = (int(x) for x in args.stores.split("-"))
         frame = dataset.frame[dataset.frame["store"].between(lo, hi)]
-        dataset = Dataset.from_frame(frame, source=f"{dataset.source} stores {args.stores}")
+        dataset = dataset.with_frame(frame.reset_index(drop=True), f"{dataset.source} stores {args.stores}")
     names = list(dict.fromkeys(["seasonal_naive", *args.models.split(",")]))
     frames, times = [], {}
     for name in names:
@@ -77,7 +72,7 @@ def main() -> None:
         frames.append(result.predictions)
         if not args.no_reconcile:
             t = time.perf_counter()
-            frames.append(reconciled(dataset, result.predictions, name, result.cutoffs))
+            frames.append(reconciled(dataset, result, name))
             times[f"{name}+rec"] = times[name] + time.perf_counter() - t
         print(f"done {name} in {times[name]:.0f}s", file=sys.stderr, flush=True)
     preds = pd.concat(frames, ignore_index=True)

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
         0, ge=0, le=256,
         description="Worker processes fitting backtest windows in parallel when the backtest would take over ~5 s in process (0 = one per CPU core; 1 = always in process).",
     )
+    quantiles: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
+        description="Quantile levels every forecast carries (columns q<level>), comma-separated, each in (0, 1); the 80%/95% bands come besides.",
+    )
     model: str = Field("auto", description="Model name from `storecast models available`, or 'auto' for the measured default of the data level (store or department).")
     seed: int = Field(42, description="Random seed; same seed and data give byte-identical outputs.")
 
@@ -114,6 +118,18 @@ class Settings(BaseSettings):
     refresh_inbox: Path = Field(
         Path("inbox"), description="Folder the scheduled weekly refresh reads new files from."
     )
+
+    @field_validator("quantiles", mode="before")
+    @classmethod
+    def _quantile_list(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("quantiles")
+    @classmethod
+    def _quantile_levels(cls, value: list[float]) -> list[float]:
+        from storecast.models.intervals import check_quantiles
+
+        return list(check_quantiles(value))
 
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod

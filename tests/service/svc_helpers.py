@@ -10,6 +10,7 @@ import pandas as pd
 from storecast.data.schema import Dataset
 from storecast.errors import NotFoundError, NotTrainedError
 from storecast.evaluation.backtest import backtest
+from storecast.forecasting.pipeline import ForecastPipeline
 from storecast.lifecycle.registry import LoadedModel, ModelVersion
 from storecast.models import Forecaster, create_model
 from storecast.models.intervals import ConformalIntervals
@@ -26,7 +27,7 @@ def train(dataset: Dataset, name: str = "yoy_scaled", version: str = "1") -> Loa
                       metrics={"mape": 4.2, "wmape": 4.0, "coverage_80": float("nan")},
                       data_fingerprint=dataset.fingerprint, created_at="2024-01-01T00:00:00+00:00",
                       is_champion=True)
-    return LoadedModel(mv, model, intervals)
+    return LoadedModel(mv, ForecastPipeline.from_model(model, intervals))
 
 
 @dataclass
@@ -97,4 +98,4 @@ def promo_champion(dataset: Dataset, version: str = "7") -> LoadedModel:
     model = PromoModel().fit(dataset.frame, spec)
     mv = ModelVersion(version=version, model_name=PromoModel.name, run_id=f"run-{version}", metrics={"mape": 5.0},
                       data_fingerprint=dataset.fingerprint, created_at="", is_champion=True)
-    return LoadedModel(mv, model, intervals)
+    return LoadedModel(mv, ForecastPipeline.from_model(model, intervals))

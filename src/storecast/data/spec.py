@@ -173,6 +173,9 @@ class SeriesSpec:
     #: events of some series only, as (ISO date, flag column, ((key, value), ...)): their flag
     #: columns are known-future covariates (``data.events``)
     keyed_events: tuple[tuple[str, str, tuple[tuple[str, Any], ...]], ...] = ()
+    #: ``walmart`` or ``recruiting`` for the Walmart files (their deliverables keep the
+    #: seed's exact shapes), ``None`` for a declared retailer's data
+    preset: str | None = None
 
     def __post_init__(self) -> None:
         if not self.keys:
@@ -222,7 +225,8 @@ class SeriesSpec:
                 "past_only": list(self.past_only), "static": list(self.static),
                 "calendar": self.calendar.to_dict(), "missing_weeks": self.missing_weeks,
                 "key_types": list(self.key_types),
-                "keyed_events": [[d, c, [list(p) for p in pairs]] for d, c, pairs in self.keyed_events]}
+                "keyed_events": [[d, c, [list(p) for p in pairs]] for d, c, pairs in self.keyed_events],
+                "preset": self.preset}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SeriesSpec:
@@ -232,6 +236,7 @@ class SeriesSpec:
             calendar=CalendarSpec.from_dict(data["calendar"]) if "calendar" in data else US_RETAIL,
             missing_weeks=data.get("missing_weeks", "gap"), key_types=tuple(data.get("key_types", ())),
             keyed_events=tuple((d, c, tuple((k, v) for k, v in pairs)) for d, c, pairs in data.get("keyed_events", [])),
+            preset=data.get("preset"),
         )
 
 
@@ -246,11 +251,12 @@ MARKDOWNS = tuple(f"markdown{i}" for i in range(1, 6))
 PAST_ONLY_WALMART = ("temperature", "fuel_price", "cpi", "unemployment")
 WALMART_SPEC = SeriesSpec(
     keys=("store",), known_future=("is_holiday",), past_only=PAST_ONLY_WALMART,
-    calendar=US_RETAIL, missing_weeks="gap",
+    calendar=US_RETAIL, missing_weeks="gap", preset="walmart",
 )
 RECRUITING_SPEC = SeriesSpec(
     keys=("store", "dept"), known_future=("is_holiday", *MARKDOWNS), past_only=PAST_ONLY_WALMART,
     static=("store_type", "store_size"), calendar=US_RETAIL, missing_weeks="zero", key_types=("int", "int"),
+    preset="recruiting",
 )
 
 
@@ -264,7 +270,7 @@ def legacy_spec(frame: pd.DataFrame) -> SeriesSpec:
         known_future=tuple(c for c in ("is_holiday", *MARKDOWNS) if c in cols),
         past_only=tuple(c for c in PAST_ONLY_WALMART if c in cols),
         static=tuple(c for c in ("store_type", "store_size") if c in cols),
-        calendar=US_RETAIL, missing_weeks="zero" if dept else "gap",
+        calendar=US_RETAIL, missing_weeks="zero" if dept else "gap", preset="recruiting" if dept else "walmart",
     )
 
 

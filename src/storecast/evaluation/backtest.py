@@ -20,9 +20,9 @@ import pandas as pd
 from storecast.data.schema import HOLIDAY, TARGET, WEEK, Dataset
 from storecast.data.spec import SeriesSpec
 from storecast.errors import InsufficientHistoryError, UsageError
-from storecast.evaluation.metrics import summarize
+from storecast.evaluation.metrics import naive_scales, summarize
 from storecast.models import create_model
-from storecast.models.intervals import ConformalIntervals
+from storecast.models.intervals import DEFAULT_QUANTILES, ConformalIntervals
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ def backtest(
     progress: Progress | None = None,
     jobs: int = 1,
     min_parallel_seconds: float = PARALLEL_MIN_SECONDS,
+    quantiles: Sequence[float] = DEFAULT_QUANTILES,
 ) -> BacktestResult:
     """Fit each model at each origin and collect its out-of-sample predictions.
 
@@ -108,7 +109,8 @@ def backtest(
     if not parts:
         raise InsufficientHistoryError("no model could be backtested: " + "; ".join(failures.values()))
     predictions = pd.concat(parts, ignore_index=True)
-    predictions = _add_intervals(predictions, keys)
+    predictions = _add_intervals(predictions, keys, quantiles)
+    predictions = _add_scales(predictions, frame, keys, origins)
     return BacktestResult(predictions, keys, horizon, origins, failures)
 
 
@@ -217,12 +219,25 @@ def _run_in_workers(
             say(f"{tasks[i][0]} @ {tasks[i][1].date()}")
 
 
-def _add_intervals(predictions: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Cross-conformal bands: each window is calibrated on the model's other windows."""
+def _add_intervals(predictions: pd.DataFrame, keys: list[str], quantiles: Sequence[float]) -> pd.DataFrame:
+    """Cross-conformal bands and quantiles: each window is calibrated on the model's other
+    windows. With a single window there are no out-of-window errors: its bands stay empty
+    and coverage is reported as not measurable (a window calibrated on its own errors would
+    show exactly nominal coverage)."""
     out = []
     for (_model, cutoff), part in predictions.groupby(["model", "cutoff"], sort=False):
         others = predictions[(predictions["model"] == _model) & (predictions["cutoff"] != cutoff)]
-        cal = ConformalIntervals.from_residuals(others if not others.empty else part, keys)
+        if others.empty:
+            cal = ConformalIntervals(pd.DataFrame(), tuple(quantiles))
+        else:
+            cal = ConformalIntervals.from_residuals(others, keys, quantiles=quantiles)
         out.append(cal.apply(part, keys))
     result = pd.concat(out, ignore_index=True)
     return result.replace([np.inf, -np.inf], np.nan)
+
+
+def _add_scales(predictions: pd.DataFrame, frame: pd.DataFrame, keys: list[str], origins: list[pd.Timestamp]) -> pd.DataFrame:
+    """Each prediction's MASE denominator: its series' seasonal-naive error up to its origin."""
+    scales = [naive_scales(frame[frame[WEEK] <= c], keys).assign(cutoff=c) for c in origins]
+    table = pd.concat(scales, ignore_index=True)
+    return predictions.merge(table, on=[*keys, "cutoff"], how="left")

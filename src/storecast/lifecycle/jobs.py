@@ -23,10 +23,10 @@ from storecast import __version__
 from storecast.config import Settings
 from storecast.data.schema import WEEK, Dataset
 from storecast.delivery.dashboard import write_dashboard
-from storecast.delivery.predictions import predictions_table, write_predictions_csv
+from storecast.delivery.predictions import level_tables, predictions_table, write_predictions_csv
 from storecast.delivery.warehouse import Warehouse
 from storecast.errors import NotFoundError
-from storecast.features.holidays import flagged_holiday_weeks
+from storecast.features.calendar import calendar_for
 from storecast.lifecycle.monitoring import (
     Check,
     MonitorReport,
@@ -38,12 +38,14 @@ from storecast.lifecycle.registry import Registry
 from storecast.lifecycle.retrain import (
     RetrainDecision,
     RetrainResult,
+    resolve_model_name,
     retrain_job,
     retraining_due,
     train_challenger,
 )
 from storecast.lifecycle.steps import (
     champion_forecast,
+    check_future,
     forecast_with,
     load_gated,
     make_run_id,
@@ -87,27 +89,32 @@ def run_job(
 
     say("reading and validating data")
     dataset, quality = load_gated(settings, data, fmt)
+    check_future(settings, dataset, resolve_model_name(settings, dataset.level))
     timings["read_s"] = time.perf_counter() - t0
 
     t = time.perf_counter()
     trained = train_challenger(settings, dataset, registry=Registry(settings), trigger="run", progress=say)
     model_name, result, metrics, run_id = trained.version.model_name, trained.backtest, trained.metrics, trained.run_id
-    forecast = forecast_with(trained.model, trained.intervals, dataset, settings.horizon)
+    forecast = forecast_with(trained.pipeline, settings.horizon)
     timings["backtest_train_s"] = time.perf_counter() - t
 
     say("writing outputs")
     t = time.perf_counter()
     out = settings.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    own = result.predictions[result.predictions["model"] == model_name]
-    table = predictions_table(dataset.frame, own, forecast, dataset.keys)
-    files = {"csv": write_predictions_csv(table, dataset.keys, out)}
+    own = trained.evaluation.leaves  # what the pipeline delivered at each backtest origin
+    table = predictions_table(dataset.frame, own, forecast.leaves, dataset.keys)
+    levels = level_tables(dataset, trained.evaluation, forecast) if dataset.spec.preset is None else None
+    files = {"csv": write_predictions_csv(table, dataset.keys, out, spec=dataset.spec, levels=levels)}
     files["parquet"] = publish_forecast(
         settings, dataset, forecast, run_id=run_id, model=model_name, model_version=trained.version.version,
         metrics=metrics, backtest=own, quality=quality,
-        details={"promoted": trained.promoted, "promotion_reason": trained.reason, "trigger": "run"},
+        details={"promoted": trained.promoted, "promotion_reason": trained.reason, "trigger": "run",
+                 "reconciliation": trained.evaluation.method, "delivered": trained.delivered},
     )
-    holidays = [pd.Timestamp(w) for w in flagged_holiday_weeks(dataset.first_week.date(), forecast[WEEK].max().date())]
+    calendar = calendar_for(dataset.spec.calendar)
+    last = forecast.leaves[WEEK].max()
+    holidays = [pd.Timestamp(w) for w in calendar.flagged_weeks(dataset.first_week.date(), last.date())]
     # No run id or timestamp on the page: the same data, settings and seed give the same file.
     subtitle = f"{Path(dataset.source).name}, model {model_name}, data to {dataset.last_week.date()}"
     files["dashboard"] = write_dashboard(table, holidays, out, monitoring=latest_checks(settings), subtitle=subtitle)
@@ -120,6 +127,9 @@ def run_job(
         "run_id": run_id,
         "storecast_version": __version__,
         "data": {"source": dataset.source, "fingerprint": dataset.fingerprint, "level": dataset.level,
+                 "keys": dataset.keys, "week": dataset.spec.week.to_dict(), "country": dataset.spec.calendar.country,
+                 "known_future": list(dataset.spec.known_future), "past_only": list(dataset.spec.past_only),
+                 "static": list(dataset.spec.static), "assume_future": settings.data.assume_future,
                  "series": dataset.n_series, "first_week": str(dataset.first_week.date()),
                  "last_week": str(dataset.last_week.date())},
         "model": model_name,
@@ -127,16 +137,43 @@ def run_job(
         "promoted": trained.promoted,
         "promotion_reason": trained.reason,
         "horizon": settings.horizon,
+        "quantiles": list(settings.quantiles),
+        "reconciliation": {"method": trained.evaluation.method, "leaf_wape": trained.evaluation.scores,
+                           "anchor_failures": trained.evaluation.anchor_failures},
         "backtest": {"windows": settings.backtest_windows, "step": settings.backtest_step,
                      "cutoffs": [str(c.date()) for c in result.cutoffs],
                      "metrics": {k: (None if not np.isfinite(v) else v) for k, v in metrics.items()},
+                     "delivered": {k: (None if not np.isfinite(v) else v) for k, v in trained.delivered.items()},
+                     "by_history": history_breakdown(dataset, own),
                      "leaderboard": json.loads(board.replace({np.nan: None}).to_json(orient="records"))},
         "warehouse": settings.resolved_warehouse_url,
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }, indent=2))
-    return RunResult(run_id, model_name, out, files, metrics, board, forecast, timings,
+    return RunResult(run_id, model_name, out, files, metrics, board, forecast.leaves, timings,
                      settings.resolved_warehouse_url, trained.version.version, trained.promoted, trained.reason,
                      dataset.level)
+
+
+def history_breakdown(dataset: Dataset, delivered: pd.DataFrame) -> list[dict[str, object]]:
+    """Delivered backtest accuracy by how many weeks of history a series had at the origin
+    (series that start late: under 13, 13-26, 26-52 and 52+ weeks)."""
+    from storecast.evaluation.metrics import mape, wmape
+    from storecast.forecasting.pipeline import history_lengths
+
+    parts = []
+    for cutoff, part in delivered.groupby("cutoff", sort=True):
+        lengths = history_lengths(dataset.frame, dataset.keys, pd.Timestamp(cutoff))
+        parts.append(part.merge(lengths, on=dataset.keys, how="left"))
+    if not parts:
+        return []
+    frame = pd.concat(parts, ignore_index=True)
+    bins = pd.cut(frame["history_weeks"], [0, 13, 26, 52, 10_000], right=False,
+                  labels=["<13 weeks", "13-26 weeks", "26-52 weeks", "52+ weeks"])
+    rows = []
+    for label, g in frame.groupby(bins, observed=True):
+        rows.append({"history": str(label), "series": int(g[dataset.keys].drop_duplicates().shape[0]),
+                     "rows": len(g), "wape": round(wmape(g["y"], g["yhat"]), 3), "mape": round(mape(g["y"], g["yhat"]), 3)})
+    return rows
 
 
 # ---- the weekly refresh ---------------------------------------------------------------------
@@ -161,7 +198,7 @@ def forecast_step(settings: Settings, dataset: Dataset, registry: Registry) -> t
         settings, dataset, made.forecast, run_id=run_id, model=version.model_name, model_version=version.version,
         metrics=version.metrics, details={"trigger": "refresh", "refitted": made.refitted}, write_history=False,
     )
-    return run_id, version.version, made.forecast
+    return run_id, version.version, made.forecast.leaves
 
 
 def refresh_job(

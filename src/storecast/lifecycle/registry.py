@@ -1,8 +1,9 @@
 """The model registry on MLflow: every trained model is a version, one version is the champion.
 
 Each ``register`` call is one MLflow run that logs the parameters, the data fingerprint,
-the backtest metrics and the artifact (the model's own ``save`` folder plus the conformal
-intervals as JSON, never a pickle), then creates a registered model version from it. The
+the backtest metrics and the artifact (the forecasting pipeline's own ``save`` folder: the
+leaf and anchor models' folders, the reconciliation choice and the quantile calibration as
+JSON, never a pickle), then creates a registered model version from it. The
 champion is the MLflow alias ``champion``; the order of past champions is kept in a tag of
 the registered model so ``rollback`` can return to the one before.
 
@@ -22,8 +23,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from storecast.config import Settings
 from storecast.errors import ConfigError, NotFoundError, NotTrainedError, UsageError
+from storecast.forecasting.pipeline import ForecastPipeline
 from storecast.models.base import Forecaster
 from storecast.models.intervals import ConformalIntervals
 
@@ -51,11 +55,21 @@ class ModelVersion:
 
 @dataclass
 class LoadedModel:
-    """A registered version ready to forecast: the fitted model and its calibrated bands."""
+    """A registered version ready to forecast: its forecasting pipeline."""
 
     version: ModelVersion
-    model: Forecaster
-    intervals: ConformalIntervals
+    pipeline: ForecastPipeline
+
+    @property
+    def model(self) -> Forecaster:
+        """The leaf model (the version's named model)."""
+        return self.pipeline.leaf
+
+    @property
+    def intervals(self) -> ConformalIntervals:
+        """The leaf level's calibration."""
+        cal = self.pipeline.calibration.get(tuple(self.pipeline.keys))
+        return cal if cal is not None else ConformalIntervals(pd.DataFrame())
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float]:
@@ -165,15 +179,20 @@ class Registry:
     # ---- public API ------------------------------------------------------------------------
     def register(
         self,
-        model: Forecaster,
+        model: Forecaster | ForecastPipeline,
         *,
-        intervals: ConformalIntervals,
+        intervals: ConformalIntervals | None = None,
         metrics: dict[str, float],
         params: dict[str, Any],
         data_fingerprint: str,
         run_id: str,
     ) -> ModelVersion:
-        """Log one training run (params, fingerprint, metrics, artifact) and register it as a version."""
+        """Log one training run (params, fingerprint, metrics, artifact) and register it as a version.
+
+        ``model`` is a pipeline, or a bare model with its leaf ``intervals``."""
+        pipeline = model if isinstance(model, ForecastPipeline) else ForecastPipeline.from_model(
+            model, intervals if intervals is not None else ConformalIntervals(pd.DataFrame()))
+        model = pipeline.leaf
         client = self._client
         created = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         run = client.create_run(
@@ -189,8 +208,7 @@ class Registry:
                 client.log_metric(mlflow_run, key, value)
             with tempfile.TemporaryDirectory(prefix="storecast-model-") as tmp:
                 folder = Path(tmp)
-                model.save(folder / "model")
-                (folder / "intervals.json").write_text(json.dumps(intervals.to_records(), indent=2))
+                pipeline.save(folder / "pipeline")
                 client.log_artifacts(mlflow_run, str(folder), ARTIFACT_DIR)
             client.set_terminated(mlflow_run)
         except Exception:
@@ -236,9 +254,13 @@ class Registry:
         champion = self._champion_version()
         with tempfile.TemporaryDirectory(prefix="storecast-load-") as tmp:
             path = Path(self._client.download_artifacts(mv.run_id, ARTIFACT_DIR, tmp))
-            model = Forecaster.load(path / "model")
-            intervals = ConformalIntervals.from_records(json.loads((path / "intervals.json").read_text()))
-        return LoadedModel(self._to_version(mv, champion), model, intervals)
+            if (path / "pipeline").is_dir():
+                pipeline = ForecastPipeline.load(path / "pipeline")
+            else:  # a version registered before pipelines: a model and its intervals
+                model = Forecaster.load(path / "model")
+                intervals = ConformalIntervals.from_records(json.loads((path / "intervals.json").read_text()))
+                pipeline = ForecastPipeline.from_model(model, intervals)
+        return LoadedModel(self._to_version(mv, champion), pipeline)
 
     def promote(self, version: str) -> ModelVersion:
         """Make ``version`` the champion (the previous champion stays available for rollback)."""

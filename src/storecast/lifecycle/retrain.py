@@ -29,14 +29,20 @@ from typing import Literal
 import pandas as pd
 
 from storecast.config import Settings
-from storecast.data.schema import Dataset
+from storecast.data.schema import WEEK, Dataset
 from storecast.errors import NotFoundError, QualityGateError
 from storecast.evaluation.backtest import BacktestResult, backtest
+from storecast.evaluation.metrics import summarize
+from storecast.forecasting.pipeline import (
+    ForecastPipeline,
+    LevelForecast,
+    PipelineEvaluation,
+    evaluate_pipeline,
+)
 from storecast.lifecycle.monitoring import Check, dispatch_alerts
 from storecast.lifecycle.registry import ModelVersion, Registry
 from storecast.lifecycle.steps import champion_forecast, load_gated, make_run_id, publish_forecast
-from storecast.models import BASELINES, Forecaster, create_model, resolve_model
-from storecast.models.intervals import ConformalIntervals
+from storecast.models import BASELINES, Forecaster, resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +63,16 @@ class TrainResult:
     champion_mape: float | None
     metrics: dict[str, float]
     backtest: BacktestResult
-    model: Forecaster
-    intervals: ConformalIntervals
+    pipeline: ForecastPipeline
+    evaluation: PipelineEvaluation
     trigger: str = "manual"
     leaderboard: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: the backtest of what the pipeline delivers (reconciled, cold starts, calibrated)
+    delivered: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def model(self) -> Forecaster:
+        return self.pipeline.leaf
 
 
 def resolve_model_name(settings: Settings, level: str = "store") -> str:
@@ -110,6 +122,7 @@ def train_challenger(
         dataset, names,
         horizon=settings.horizon, windows=settings.backtest_windows, step=settings.backtest_step,
         seed=settings.seed, progress=lambda m: say(f"backtest {m}"), jobs=settings.resolved_backtest_jobs,
+        quantiles=settings.quantiles,
     )
     board = result.leaderboard()
     by_model = board.set_index("model")
@@ -119,16 +132,21 @@ def train_challenger(
         if champion is not None and champion.model_name in by_model.index else None
     )
 
+    say("reconciling the levels and calibrating quantiles")
+    evaluation = evaluate_pipeline(dataset, result, name, seed=settings.seed, quantiles=settings.quantiles,
+                                   jobs=settings.resolved_backtest_jobs)
+    delivered = delivered_metrics(evaluation, result)
     say(f"training {name} on all history")
-    model = create_model(name, seed=settings.seed).fit(dataset.frame, dataset.spec)
-    intervals = ConformalIntervals.from_residuals(result.residuals(name), dataset.keys)
+    pipeline = ForecastPipeline.fit(dataset, name, evaluation, seed=settings.seed, quantiles=settings.quantiles,
+                                    assume_future=settings.data.assume_future)
     run_id = run_id or make_run_id(dataset, name)
     version = registry.register(
-        model, intervals=intervals, metrics=metrics,
+        pipeline, metrics=metrics,
         params={"horizon": settings.horizon, "backtest_windows": settings.backtest_windows,
                 "backtest_step": settings.backtest_step, "trigger": trigger,
                 "first_week": str(dataset.first_week.date()), "last_week": str(dataset.last_week.date()),
-                "series": dataset.n_series, "level": dataset.level},
+                "series": dataset.n_series, "level": dataset.level, "keys": ",".join(dataset.keys),
+                "reconciliation": evaluation.method, "quantiles": ",".join(f"{q:g}" for q in settings.quantiles)},
         data_fingerprint=dataset.fingerprint, run_id=run_id,
     )
     promote, reason = decide(name, metrics[metric], champion, champion_mape, settings.promotion_margin, metric)
@@ -140,9 +158,23 @@ def train_challenger(
     return TrainResult(
         run_id=run_id, version=version, promoted=promote, reason=reason,
         champion=version if promote else champion, challenger_mape=metrics[metric],
-        champion_mape=champion_mape, metrics=metrics, backtest=result, model=model,
-        intervals=intervals, trigger=trigger, leaderboard=board,
+        champion_mape=champion_mape, metrics=metrics, backtest=result, pipeline=pipeline,
+        evaluation=evaluation, trigger=trigger, leaderboard=board, delivered=delivered,
     )
+
+
+def delivered_metrics(evaluation: PipelineEvaluation, result: BacktestResult) -> dict[str, float]:
+    """Metrics of what the pipeline delivered in the backtest (the leaves, reconciled)."""
+    leaves = evaluation.leaves
+    scales = result.predictions[[*result.keys, "cutoff", "scale_naive"]].drop_duplicates([*result.keys, "cutoff"]) \
+        if "scale_naive" in result.predictions else None
+    if scales is not None:
+        leaves = leaves.merge(scales, on=[*result.keys, "cutoff"], how="left")
+    holiday = result.predictions[[*result.keys, WEEK, "is_holiday"]].drop_duplicates([*result.keys, WEEK]) \
+        if "is_holiday" in result.predictions else None
+    if holiday is not None:
+        leaves = leaves.merge(holiday, on=[*result.keys, WEEK], how="left")
+    return {k: float(v) for k, v in summarize(leaves).items()}
 
 
 # ---- the policy ------------------------------------------------------------------------------
@@ -185,7 +217,7 @@ class RetrainResult:
     train: TrainResult
     run_id: str  # the forecast run published after the decision
     model_version: str  # the champion that made that forecast
-    forecast: pd.DataFrame
+    forecast: LevelForecast
 
 
 def warehouse_history(settings: Settings) -> Dataset:

@@ -15,14 +15,13 @@ import pandas as pd
 from storecast.config import Settings
 from storecast.data.quality import QualityReport, gate, validate
 from storecast.data.readers import load
-from storecast.data.schema import HOLIDAY, WEEK, Dataset
+from storecast.data.schema import Dataset
+from storecast.data.spec import SeriesSpec
 from storecast.delivery.warehouse import RunRecord, Warehouse
-from storecast.features.holidays import flagged_holiday_weeks
+from storecast.forecasting.future import future_frame, given_columns
+from storecast.forecasting.hierarchy import level_name
+from storecast.forecasting.pipeline import ForecastPipeline, LevelForecast
 from storecast.lifecycle.registry import LoadedModel, Registry
-from storecast.models import resolve_model
-from storecast.models.base import Forecaster
-from storecast.models.intervals import ConformalIntervals
-from storecast.models.reconcile import forecast_departments
 
 
 def make_run_id(dataset: Dataset, model: str, now: dt.datetime | None = None) -> str:
@@ -42,36 +41,29 @@ def load_gated(settings: Settings, data: Path | Dataset, fmt: str | None = None)
     return dataset, report
 
 
-def future_scaffold(dataset: Dataset, horizon: int) -> pd.DataFrame:
-    """Keys x the next ``horizon`` weeks with the calendar's known-future holiday flags."""
-    weeks = pd.date_range(dataset.last_week + pd.Timedelta(weeks=1), periods=horizon, freq="7D")
-    flagged = {pd.Timestamp(w) for w in flagged_holiday_weeks(weeks[0].date(), weeks[-1].date())}
-    series = dataset.frame[dataset.keys].drop_duplicates()
-    grid = series.merge(pd.DataFrame({WEEK: weeks}), how="cross")
-    grid[HOLIDAY] = grid[WEEK].isin(flagged)
-    return grid
+def check_future(settings: Settings, dataset: Dataset, model: str) -> None:
+    """Fail before any training when the chosen model reads known-future drivers that the data
+    gives no values for in the forecast weeks (and no ``assume_future`` says what to use)."""
+    from storecast.models import get_model_class
+
+    if not get_model_class(model).reads_known_future or not given_columns(dataset.spec):
+        return
+    future_frame(dataset.spec, dataset.frame, dataset.last_week, settings.horizon, given=dataset.future,
+                 history=dataset.frame, assume=settings.data.assume_future, required=True)
 
 
-def forecast_with(model: Forecaster, intervals: ConformalIntervals, dataset: Dataset, horizon: int) -> pd.DataFrame:
-    """Point forecast of ``model`` from the end of ``dataset`` plus its conformal bands.
+def forecast_with(pipeline: ForecastPipeline, horizon: int) -> LevelForecast:
+    """Every level's forecast from the end of the pipeline's data, with bands and quantiles.
 
-    Department forecasts are reconciled so each store's departments add up to the equal mean
-    of the store-level default model's forecast of the store total and the departments' own
-    sum (``models.reconcile``, ``combined``: more accurate than either alone,
-    docs/benchmarks.md, Department level).
-    """
-    future = future_scaffold(dataset, horizon)
-    forecast = model.predict(horizon, future)
-    if dataset.level == "dept":
-        forecast = forecast_departments(
-            model, dataset.frame, forecast, horizon, future, anchor=resolve_model("auto", "store")
-        )
-    return intervals.apply(forecast, dataset.keys)
+    Department forecasts are reconciled with the store totals' own forecasts (the method the
+    backtest chose; ``combined`` on the Walmart departments: more accurate than either alone,
+    docs/benchmarks.md, Department level)."""
+    return pipeline.predict(horizon)
 
 
 @dataclass
 class ChampionForecast:
-    forecast: pd.DataFrame
+    forecast: LevelForecast
     loaded: LoadedModel
     refitted: bool
 
@@ -84,18 +76,32 @@ def champion_forecast(settings: Settings, dataset: Dataset, registry: Registry) 
     retraining's job — but the forecast starts from this week, not from the training week.
     """
     loaded = registry.load()
-    model = loaded.model
-    refitted = model.last_week_ < dataset.last_week
+    pipeline = loaded.pipeline
+    refitted = pipeline.last_week < dataset.last_week
     if refitted:
-        model = type(model)(seed=model.seed, **model.params).fit(dataset.frame, dataset.spec)
-    forecast = forecast_with(model, loaded.intervals, dataset, settings.horizon)
-    return ChampionForecast(forecast, loaded, refitted)
+        pipeline = pipeline.refit(dataset)
+    return ChampionForecast(forecast_with(pipeline, settings.horizon), loaded, refitted)
+
+
+def forecast_rows(forecast: LevelForecast, spec: SeriesSpec) -> pd.DataFrame:
+    """The rows a run stores and ships as ``forecasts.parquet``: the leaves, and for a declared
+    retailer's data every aggregate level too, with a ``level`` column (``total``, ``store``,
+    ``store/brand``); the Walmart presets keep their leaf-only file."""
+    leaves = forecast.leaves
+    if spec.preset is not None:
+        return leaves
+    parts = [leaves.assign(level=level_name(spec.keys))]
+    for level, frame in forecast.levels.items():
+        parts.append(frame.assign(level=level_name(level)))
+    out = pd.concat(parts, ignore_index=True)
+    first = ["level", *spec.keys]
+    return out[[*first, *[c for c in out.columns if c not in first]]]
 
 
 def publish_forecast(
     settings: Settings,
     dataset: Dataset,
-    forecast: pd.DataFrame,
+    forecast: LevelForecast,
     *,
     run_id: str,
     model: str,
@@ -109,7 +115,7 @@ def publish_forecast(
     """Store a forecast: the warehouse run (history merged in) and ``forecasts.parquet``."""
     out = settings.out_dir
     out.mkdir(parents=True, exist_ok=True)
-    rich = forecast.copy()
+    rich = forecast_rows(forecast, dataset.spec).copy()
     rich["run_id"], rich["model"], rich["model_version"], rich["cutoff"] = run_id, model, model_version, dataset.last_week
     path = out / "forecasts.parquet"
     rich.to_parquet(path, index=False)
@@ -119,6 +125,6 @@ def publish_forecast(
         data_fingerprint=dataset.fingerprint, details=details or {},
     )
     with Warehouse(settings.resolved_warehouse_url) as wh:
-        wh.write_run(record, forecast, backtest=backtest, history=dataset if write_history else None,
+        wh.write_run(record, forecast.leaves, backtest=backtest, history=dataset if write_history else None,
                      quality=quality.to_dict() if quality is not None else None)
     return path

@@ -138,7 +138,7 @@ def create_app(
 
         owned = warehouse is None
         wh: Warehouse = Warehouse(settings.resolved_warehouse_url) if warehouse is None else warehouse
-        state = ServiceState(source if source is not None else Registry(settings), history=wh.history)
+        state = ServiceState(source if source is not None else Registry(settings))
         app.state.service = state
         app.state.warehouse = wh
         try:

@@ -14,7 +14,6 @@ import pandas as pd
 
 from storecast.data.schema import DEPT, HOLIDAY, STORE, WEEK
 from storecast.errors import NotFoundError, UsageError
-from storecast.models.reconcile import DEFAULT_METHOD, reconcile
 from storecast.service.schemas import ScenarioWeek
 from storecast.service.state import Snapshot
 
@@ -68,14 +67,14 @@ def what_if(
             future.loc[rows, column] = value
             overridden.add(column)
 
-    predicted = snap.model.predict(weeks, future)  # the contract forecasts every series
-    predicted = predicted[predicted[STORE].isin(list(stores))]
-    if snap.store_anchor is not None:  # department data: reconciled like the baseline, whole stores
-        predicted = reconcile(predicted, snap.store_anchor, method=DEFAULT_METHOD)
+    # The pipeline forecasts every series and reconciles them with the anchors (store totals
+    # of department data) as the baseline was.
+    predicted, _ = snap.pipeline.predict_leaves(weeks, future)
+    scen = snap.pipeline.band(predicted).leaves
+    scen = scen[scen[STORE].isin(list(stores))]
     base = snap.forecast[(snap.forecast["step"] <= weeks) & snap.forecast[STORE].isin(list(stores))]
     if dept is not None:
-        base, predicted = base[base[DEPT] == dept], predicted[predicted[DEPT] == dept]
-    scen = snap.intervals.apply(predicted).replace([np.inf, -np.inf], np.nan)
+        base, scen = base[base[DEPT] == dept], scen[scen[DEPT] == dept]
     keys = list(snap.keys)
     out = base[[*keys, WEEK, "step", "yhat"]].rename(columns={"yhat": "baseline"}).merge(
         scen[[*keys, WEEK, "yhat", "lo_80", "hi_80", "lo_95", "hi_95"]].rename(columns={"yhat": "scenario"}),

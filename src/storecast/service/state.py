@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -22,14 +22,11 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from storecast.data.schema import DEPT, STORE, WEEK, Dataset
+from storecast.data.schema import DEPT, STORE, WEEK
 from storecast.errors import NotTrainedError
+from storecast.forecasting.pipeline import ForecastPipeline
 from storecast.lifecycle.registry import LoadedModel, ModelVersion
-from storecast.lifecycle.steps import future_scaffold
-from storecast.models import resolve_model
 from storecast.models.base import Forecaster
-from storecast.models.intervals import ConformalIntervals
-from storecast.models.reconcile import DEFAULT_METHOD, reconcile, store_anchor_forecast
 from storecast.service.schemas import MAX_WEEKS
 
 log = logging.getLogger(__name__)
@@ -73,8 +70,7 @@ class Snapshot:
     """Everything one champion version serves; never mutated after it is built."""
 
     version: ModelVersion
-    model: Forecaster
-    intervals: ConformalIntervals
+    pipeline: ForecastPipeline
     cutoff: pd.Timestamp
     keys: tuple[str, ...]
     future: pd.DataFrame  # baseline known-future inputs, MAX_WEEKS weeks
@@ -84,9 +80,11 @@ class Snapshot:
     by_series: dict[tuple[int, int], list[bytes]]  # (store, dept) -> rows by step
     by_week: dict[dt.date, list[bytes]]  # rows with a store field, sorted by (store, dept)
     header: bytes  # `"model_version":..,"model":..,"run_id":..,"cutoff":..` without braces
-    #: department data: the store-total forecast baseline and scenarios are reconciled with
-    store_anchor: pd.DataFrame | None = None
     loaded_at: float = field(default_factory=time.time)
+
+    @property
+    def model(self) -> Forecaster:
+        return self.pipeline.leaf
 
     @property
     def level(self) -> str:
@@ -119,35 +117,25 @@ class Snapshot:
         return rows[: int(self.step_ends[store][weeks - 1])]
 
 
-def baseline_future(model: Forecaster, weeks: int) -> pd.DataFrame:
-    """The known-future inputs ``run_job`` forecasts with, for every series the model knows."""
-    series = model.known_series()
-    anchor = series.assign(**{WEEK: model.last_week_})
-    return future_scaffold(Dataset(frame=anchor, spec=model.spec_, source="champion"), weeks)
+def baseline_future(pipeline: ForecastPipeline, weeks: int) -> pd.DataFrame:
+    """The known-future inputs ``run_job`` forecasts with, for every series the champion knows
+    (drivers the data did not give for these weeks: the run's assumption, else each series'
+    last value)."""
+    return pipeline.future(weeks, assume=pipeline.assume_future or "last")
 
 
-def build_snapshot(loaded: LoadedModel, weeks: int = MAX_WEEKS, history: Dataset | None = None) -> Snapshot:
+def build_snapshot(loaded: LoadedModel, weeks: int = MAX_WEEKS) -> Snapshot:
     """Forecast ``weeks`` ahead with the champion and pre-serialise the hot responses.
 
-    Department forecasts are reconciled as ``storecast run`` does (``lifecycle.steps``) when
-    ``history`` (the warehouse's) ends where the champion's training did; otherwise they are
-    served as the champion makes them.
+    The champion's pipeline reconciles the leaves with its own anchor forecasts (the store
+    totals of department data), as ``storecast run`` does, so the API serves the run's numbers.
     """
     t0 = time.perf_counter()
-    model = loaded.model
+    pipeline = loaded.pipeline
+    model = pipeline.leaf
     keys = tuple(model.keys_)
-    future = baseline_future(model, weeks)
-    raw = model.predict(weeks, future)
-    anchor = None
-    if DEPT in keys and history is not None and history.last_week == model.last_week_:
-        anchor = store_anchor_forecast(model, history.frame, weeks, future, anchor=resolve_model("auto", "store"))
-        if anchor is not None:
-            raw = reconcile(raw, anchor, method=DEFAULT_METHOD)
-    elif DEPT in keys:
-        log.warning("department forecasts served unreconciled: the warehouse history does not end at the "
-                    "champion's last training week %s", pd.Timestamp(model.last_week_).date())
-    forecast = loaded.intervals.apply(raw)
-    forecast = forecast.replace([np.inf, -np.inf], np.nan)
+    future = baseline_future(pipeline, weeks)
+    forecast = pipeline.predict(weeks, future).leaves
     order = [STORE, "step", *([DEPT] if DEPT in keys else [])]
     forecast = forecast.sort_values(order, kind="stable").reset_index(drop=True)
 
@@ -174,9 +162,9 @@ def build_snapshot(loaded: LoadedModel, weeks: int = MAX_WEEKS, history: Dataset
         "cutoff": pd.Timestamp(model.last_week_).date().isoformat(),
     }
     snap = Snapshot(
-        version=version, model=model, intervals=loaded.intervals, cutoff=pd.Timestamp(model.last_week_),
+        version=version, pipeline=pipeline, cutoff=pd.Timestamp(model.last_week_),
         keys=keys, future=future, forecast=forecast, by_store=by_store, step_ends=step_ends,
-        by_series=by_series, by_week=by_week, header=orjson.dumps(info)[1:-1], store_anchor=anchor,
+        by_series=by_series, by_week=by_week, header=orjson.dumps(info)[1:-1],
     )
     log.info("snapshot of version %s built in %.2fs (%d rows)", version.version, time.perf_counter() - t0, len(forecast))
     return snap
@@ -185,9 +173,8 @@ def build_snapshot(loaded: LoadedModel, weeks: int = MAX_WEEKS, history: Dataset
 class ServiceState:
     """Holds the current snapshot; ``refresh`` swaps in a new champion without a restart."""
 
-    def __init__(self, source: ChampionSource, history: Callable[[], Dataset | None] | None = None) -> None:
+    def __init__(self, source: ChampionSource) -> None:
         self.source = source
-        self.history = history  # the warehouse history, for reconciling department forecasts
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()  # one build at a time; readers never take it
         self.job_lock = threading.Lock()  # one retrain at a time
@@ -227,8 +214,7 @@ class ServiceState:
             if not force and current is not None and current.version.version == champion.version:
                 return False
             loaded = self.source.load(champion.version)
-            history = self.history() if self.history is not None and DEPT in loaded.model.keys_ else None
-            snap = build_snapshot(loaded, history=history)
+            snap = build_snapshot(loaded)
             self._snapshot = snap  # the swap: one reference assignment
             self.last_error = None
             log.info("serving model version %s", snap.version.version)

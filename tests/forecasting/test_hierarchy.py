@@ -1,4 +1,4 @@
-"""Reconciliation: department forecasts add up to the store forecasts, exactly, always."""
+"""Reconciliation on the hierarchy: leaves add up to every anchor level, exactly, always."""
 
 from __future__ import annotations
 
@@ -9,9 +9,16 @@ from departments import department_frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from storecast.data.spec import RECRUITING_SPEC
 from storecast.errors import UsageError
+from storecast.forecasting.hierarchy import aggregate_history
+from storecast.forecasting.hierarchy import reconcile as reconcile_tree
 from storecast.models.baselines import SeasonalNaive
-from storecast.models.reconcile import forecast_departments, reconcile, store_totals
+
+
+def reconcile(depts: pd.DataFrame, stores: pd.DataFrame, method: str = "top_down") -> pd.DataFrame:
+    """Departments reconciled with store totals (the two-level case)."""
+    return reconcile_tree(depts, ["store", "dept"], {("store",): stores}, method=method)  # type: ignore[arg-type]
 
 WEEKS = pd.date_range("2012-05-04", periods=3, freq="7D")
 values = st.floats(min_value=-1e6, max_value=1e7, allow_nan=False, allow_infinity=False)
@@ -89,12 +96,12 @@ def test_combined_moves_departments_half_the_gap() -> None:
 
 
 @pytest.mark.parametrize("method", ["combined", "top_down"])
-def test_the_job_entry_point_reconciles_with_the_store_model(method: str) -> None:
+def test_departments_reconcile_with_a_store_model(method: str) -> None:
     history = department_frame(n_stores=2, n_depts=3, n_weeks=110, seed=1)
-    model = SeasonalNaive(seed=0).fit(history)
-    dept_fc = model.predict(13)
-    out = forecast_departments(model, history, dept_fc, 13, method=method)  # type: ignore[arg-type]
-    store_fc = SeasonalNaive(seed=0).fit(store_totals(history)).predict(13)
+    dept_fc = SeasonalNaive(seed=0).fit(history).predict(13)
+    totals = aggregate_history(history, RECRUITING_SPEC, ("store",))
+    store_fc = SeasonalNaive(seed=0).fit(totals).predict(13)
+    out = reconcile(dept_fc, store_fc, method=method)
     dept_sum = dept_fc.groupby(["store", "week"], as_index=False)["yhat"].sum().rename(columns={"yhat": "dept_sum"})
     sums = out.groupby(["store", "week"], as_index=False)["yhat"].sum().merge(store_fc, on=["store", "week"])
     sums = sums.merge(dept_sum, on=["store", "week"])
@@ -102,3 +109,44 @@ def test_the_job_entry_point_reconciles_with_the_store_model(method: str) -> Non
     assert not np.allclose(sums["yhat_y"], sums["dept_sum"])  # there is a gap to close
     np.testing.assert_allclose(sums["yhat_x"], target, rtol=1e-9)
     assert len(out) == len(dept_fc)
+
+
+def _three_levels(seed: int) -> tuple[pd.DataFrame, dict[tuple[str, ...], pd.DataFrame]]:
+    rng = np.random.default_rng(seed)
+    week = WEEKS[0]
+    leaves = pd.DataFrame([{"region": r, "store": f"{r}{s}", "item": i, "week": week, "yhat": float(rng.uniform(0, 100))}
+                           for r in "AB" for s in range(3) for i in range(4)])
+    stores = leaves.groupby(["region", "store", "week"], as_index=False)["yhat"].sum()
+    stores["yhat"] *= rng.uniform(0.7, 1.3, len(stores))
+    regions = leaves.groupby(["region", "week"], as_index=False)["yhat"].sum()
+    regions["yhat"] *= rng.uniform(0.7, 1.3, len(regions))
+    return leaves, {("region",): regions, ("region", "store"): stores}
+
+
+@pytest.mark.parametrize("method", ["combined", "mint", "top_down"])
+def test_three_levels_reconcile_and_a_coherent_forecast_stays(method: str) -> None:
+    leaves, anchors = _three_levels(3)
+    keys = ["region", "store", "item"]
+    mse = {("region",): 0.01, ("region", "store"): 0.02, tuple(keys): 0.05}
+    out = reconcile_tree(leaves, keys, anchors, method=method, relative_mse=mse)  # type: ignore[arg-type]
+    assert len(out) == len(leaves) and np.isfinite(out["yhat"]).all()
+    assert not np.allclose(out["yhat"], leaves["yhat"])  # the anchors moved the leaves
+    if method == "top_down":  # the top anchors decide, the leaves only share them out
+        np.testing.assert_allclose(out.groupby("region")["yhat"].sum().to_numpy(),
+                                   anchors[("region",)]["yhat"].to_numpy(), rtol=1e-9)
+    coherent = {lv: leaves.groupby([*lv, "week"], as_index=False)["yhat"].sum() for lv in anchors}
+    same = reconcile_tree(leaves, keys, coherent, method=method, relative_mse=mse)  # type: ignore[arg-type]
+    np.testing.assert_allclose(same["yhat"], leaves["yhat"], rtol=1e-9, atol=1e-9)
+
+
+def test_mint_trusts_the_more_accurate_level() -> None:
+    leaves, anchors = _three_levels(4)
+    keys = ["region", "store", "item"]
+    sharp = reconcile_tree(leaves, keys, {("region",): anchors[("region",)]}, method="mint",
+                           relative_mse={("region",): 1e-6, tuple(keys): 1.0})
+    vague = reconcile_tree(leaves, keys, {("region",): anchors[("region",)]}, method="mint",
+                           relative_mse={("region",): 1.0, tuple(keys): 1e-6})
+    own = anchors[("region",)]["yhat"].to_numpy()
+    np.testing.assert_allclose(sharp.groupby("region")["yhat"].sum().to_numpy(), own, rtol=1e-3)
+    np.testing.assert_allclose(vague.groupby("region")["yhat"].sum().to_numpy(),
+                               leaves.groupby("region")["yhat"].sum().to_numpy(), rtol=1e-3)
