@@ -76,3 +76,13 @@ def test_export_reproduces_the_run_csv_byte_for_byte(tmp_path: Path) -> None:
     assert code == 2 and "no-such-run" in out and "Traceback" not in out
     code, out = _run(["export", "--format", "xlsx", "--out", str(tmp_path / "x.xlsx"), "--warehouse", url])
     assert code == 2 and "csv or parquet" in out
+
+
+def test_an_unreachable_warehouse_is_named_without_its_password(tmp_path: Path) -> None:
+    data = write_walmart_csv(tmp_path / "w.csv", n_stores=2, n_weeks=30, seed=4)
+    password = "Pw-s3cret-cli-9"
+    url = f"postgresql+psycopg://postgres:{password}@127.0.0.1:5999/db?password={password}"
+    for verbose in ([], ["-v"]):
+        code, out = _run([*verbose, "ingest", "--data", str(data), "--warehouse", url])
+        assert code == 2, out
+        assert password not in out and "127.0.0.1:5999" in out

@@ -50,6 +50,7 @@ from storecast.lifecycle.steps import (
     publish_forecast,
 )
 from storecast.models import MODELS, get_model_class
+from storecast.redaction import redact_url
 
 __all__ = ["RefreshResult", "RunResult", "refresh_job", "run_job"]
 
@@ -131,11 +132,11 @@ def run_job(
                      "cutoffs": [str(c.date()) for c in result.cutoffs],
                      "metrics": {k: (None if not np.isfinite(v) else v) for k, v in metrics.items()},
                      "leaderboard": json.loads(board.replace({np.nan: None}).to_json(orient="records"))},
-        "warehouse": settings.resolved_warehouse_url,
+        "warehouse": redact_url(settings.resolved_warehouse_url),
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }, indent=2))
     return RunResult(run_id, model_name, out, files, metrics, board, forecast, timings,
-                     settings.resolved_warehouse_url, trained.version.version, trained.promoted, trained.reason,
+                     redact_url(settings.resolved_warehouse_url), trained.version.version, trained.promoted, trained.reason,
                      dataset.level)
 
 

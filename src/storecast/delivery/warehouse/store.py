@@ -23,6 +23,7 @@ from storecast.data.schema import DEPT, STORE, TARGET, WEEK, Dataset, Level
 from storecast.delivery.warehouse import tables as t
 from storecast.delivery.warehouse.bulk import bulk_insert
 from storecast.errors import ConfigError, DataError, NotFoundError, StorecastError
+from storecast.redaction import redact_url, scrub, url_secrets
 
 FORECAST = "forecast"
 BACKTEST = "backtest"
@@ -34,10 +35,8 @@ def utcnow() -> dt.datetime:
 
 
 def redact(url: str) -> str:
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not even a URL: show it as given, it holds no password
-        return url
+    """The URL as every message shows it: password and secret query values hidden."""
+    return redact_url(url)
 
 
 def make_engine(url: str) -> sa.Engine:
@@ -46,7 +45,7 @@ def make_engine(url: str) -> sa.Engine:
     try:
         return sa.create_engine(url)
     except Exception as exc:  # bad scheme, missing driver
-        raise ConfigError(f"cannot open warehouse {redact(url)!r}: {exc}") from exc
+        raise ConfigError(f"cannot open warehouse {redact(url)!r}: {scrub(str(exc), url_secrets(url))}") from exc
 
 
 @dataclass(frozen=True)
@@ -128,6 +127,10 @@ class Warehouse:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def _scrub(self, error: object) -> str:
+        """A driver's error text without the URL's password, should the driver have quoted it."""
+        return scrub(str(error), url_secrets(self.url))
+
     # --- plumbing ------------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
@@ -138,7 +141,7 @@ class Warehouse:
                     conn.execute(sa.text(r"SELECT pg_advisory_xact_lock(hashtext(current_schema() || '\:storecast'))"))
                 yield conn
         except sa.exc.OperationalError as exc:
-            raise ConfigError(f"warehouse {redact(self.url)!r} is unreachable or failed: {exc.orig}") from exc
+            raise ConfigError(f"warehouse {redact(self.url)!r} is unreachable or failed: {self._scrub(exc.orig)}") from exc
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
@@ -146,7 +149,7 @@ class Warehouse:
             with self.engine.connect() as conn:
                 yield conn
         except sa.exc.OperationalError as exc:
-            raise ConfigError(f"warehouse {redact(self.url)!r} is unreachable or failed: {exc.orig}") from exc
+            raise ConfigError(f"warehouse {redact(self.url)!r} is unreachable or failed: {self._scrub(exc.orig)}") from exc
 
     @staticmethod
     def _frame(conn: sa.Connection, stmt: sa.Executable) -> pd.DataFrame:
