@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from storecast.data.schema import DEPT, STORE, TARGET, WEEK
+from storecast.delivery.files import write_text_atomic
 
 CSV_NAME = "walmart_sales_predictions.csv"
 #: Interval columns carried through ``predictions_table`` when both inputs have them.
@@ -111,9 +112,5 @@ def render_predictions_csv(table: pd.DataFrame, keys: list[str]) -> str:
 
 
 def write_predictions_csv(table: pd.DataFrame, keys: list[str], out_dir: Path) -> Path:
-    """Write ``walmart_sales_predictions.csv`` atomically (temp file, then rename)."""
-    path = out_dir / CSV_NAME
-    tmp = path.with_suffix(".csv.tmp")
-    tmp.write_text(render_predictions_csv(table, keys), encoding="utf-8", newline="")
-    tmp.replace(path)
-    return path
+    """Write ``walmart_sales_predictions.csv`` atomically (unique temp file, then rename)."""
+    return write_text_atomic(out_dir / CSV_NAME, render_predictions_csv(table, keys))

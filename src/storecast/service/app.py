@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from storecast import __version__
 from storecast.config import Settings
-from storecast.errors import ConfigError, NotTrainedError, StorecastError
+from storecast.errors import ConfigError, NotTrainedError, StorecastError, storage_error
 from storecast.redaction import scrub
 from storecast.service import deps
 from storecast.service.middleware import BodyLimit, Metrics, ServiceMetrics
@@ -78,6 +78,14 @@ def _install_error_handlers(app: FastAPI, secrets: list[str]) -> None:
         if exc.status_code == 404 and message == "Not Found":
             message = "no such endpoint; see /docs for the API"
         return error_response(exc.status_code, {"error": codes.get(exc.status_code, "http_error"), "message": message})
+
+    @app.exception_handler(OSError)
+    async def _storage(request: Request, exc: OSError) -> OrjsonResponse:
+        storage = storage_error(exc)
+        if storage is None:
+            return await _unexpected(request, exc)
+        log.error("%s %s: %s", request.method, request.url.path, storage.message)
+        return error_response(storage.http_status, {"error": storage.code, "message": "the service's disk refused a write; nothing was changed"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> OrjsonResponse:
