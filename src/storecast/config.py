@@ -98,6 +98,11 @@ class Settings(BaseSettings):
         "", description="MLflow tracking/registry URI; empty means sqlite:///<out_dir>/mlflow.db."
     )
     registered_model_name: str = Field("storecast", description="Name of the model in the MLflow registry.")
+    warehouse_lock_timeout: float = Field(
+        60.0, ge=0, le=86400,
+        description="Seconds a command waits for another process holding the warehouse (the embedded "
+        "DuckDB file, PostgreSQL's write lock) before giving up with a message.",
+    )
 
     # --- reading data ------------------------------------------------------------------
     data_format: DataFormat = Field("auto", description="Input format: auto, walmart, recruiting or generic.")

@@ -107,6 +107,14 @@ class InsufficientHistoryError(DataError):
     code = "insufficient_history"
 
 
+class WarehouseBusyError(StorecastError):
+    """Another process held the warehouse (DuckDB's file lock, PostgreSQL's write lock) too long."""
+
+    exit_code = 2
+    http_status = 503
+    code = "busy"
+
+
 class StorageError(StorecastError):
     """The disk refused a write (full, read-only, no permission); nothing was published."""
 

@@ -194,7 +194,7 @@ def refresh_job(
                 settings, source="refresh",
             )
             ingested.raise_for_status()
-    with Warehouse(settings.resolved_warehouse_url) as wh:
+    with Warehouse.from_settings(settings) as wh:
         history = wh.history()
     if history is None:
         raise NotFoundError("the warehouse holds no sales yet; run `storecast run` or ingest a file first")

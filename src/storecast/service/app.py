@@ -28,6 +28,7 @@ from storecast.errors import ConfigError, NotTrainedError, StorecastError, stora
 from storecast.redaction import scrub
 from storecast.service import deps
 from storecast.service.middleware import BodyLimit, Metrics, ServiceMetrics
+from storecast.service.reads import CachedReads
 from storecast.service.routes import dashboard, forecasts, jobs, models, ops
 from storecast.service.schemas import ErrorBody
 from storecast.service.state import ChampionSource, ServiceState
@@ -169,6 +170,16 @@ def _install_docs(app: FastAPI) -> None:
         )
 
 
+def _prepare_warehouse(settings: Settings) -> None:
+    """Apply pending migrations once (a brief write), so the service can then only read."""
+    from storecast.delivery.warehouse import Warehouse
+
+    try:
+        Warehouse.from_settings(settings).dispose()
+    except StorecastError as exc:  # unreachable or busy: /ready says so until it answers
+        log.warning("warehouse not prepared: %s", scrub(exc.message, settings.secret_values()))
+
+
 def registry_stamp(settings: Settings) -> Callable[[], object] | None:
     """A cheap change marker of a local (sqlite) registry: its file's size and mtime.
 
@@ -221,14 +232,16 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from storecast.delivery.warehouse import Warehouse
         from storecast.lifecycle.registry import Registry
 
-        owned = warehouse is None
-        wh: Warehouse = Warehouse(settings.resolved_warehouse_url) if warehouse is None else warehouse
-        state = ServiceState(source if source is not None else Registry(settings), history=wh.history)
+        if warehouse is None:
+            await anyio.to_thread.run_sync(_prepare_warehouse, settings)
+            reads = CachedReads.open(settings)  # read-only: the jobs keep writing the same file
+        else:
+            reads = CachedReads(warehouse)
+        state = ServiceState(source if source is not None else Registry(settings), history=reads.history)
         app.state.service = state
-        app.state.warehouse = wh
+        app.state.warehouse = reads
         try:
             await anyio.to_thread.run_sync(state.refresh)
         except NotTrainedError as exc:  # serve 503s until a champion appears
@@ -247,8 +260,7 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            if owned:
-                app.state.warehouse.dispose()
+            reads.dispose()
 
     private = settings.private_reads
     app = FastAPI(

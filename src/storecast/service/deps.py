@@ -57,7 +57,7 @@ async def get_snapshot(request: Request) -> Snapshot:
 
 
 async def get_warehouse(request: Request) -> Any:
-    """The app's ``delivery.warehouse.Warehouse`` (opened in the lifespan)."""
+    """The app's read-only, cached view of the warehouse (``service.reads.CachedReads``)."""
     return request.app.state.warehouse  # type: ignore[no-any-return]
 
 
