@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -16,12 +17,12 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STORECAST_HORIZON", "8")
-    monkeypatch.setenv("STORECAST_API_KEYS", "key-one-123, key-two-456")
+    monkeypatch.setenv("STORECAST_API_KEYS", "key-one-7Hq2-xP9d, key-two-Lm4z-8cWe")
     monkeypatch.setenv("STORECAST_DATA__DATE", "week_start")
     monkeypatch.setenv("STORECAST_DATA__KEYS", "store,brand")
     s = load_settings()
     assert s.horizon == 8
-    assert s.api_keys == ["key-one-123", "key-two-456"]
+    assert s.api_keys == ["key-one-7Hq2-xP9d", "key-two-Lm4z-8cWe"]
     assert s.data.date == "week_start" and s.data.keys == ["store", "brand"]
 
 
@@ -87,6 +88,49 @@ def test_config_command_hides_api_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 0, result.output
     assert "very-secret-key-1" not in result.output
     assert "hidden" in result.output
+
+
+SECRETS = {
+    "STORECAST_API_KEYS": ("Xk2-very-secret-key-1", "Xk2-very-secret-key-1"),
+    "STORECAST_WAREHOUSE_URL": ("postgresql+psycopg://app:pa55-w0rd-wh@db.example:5432/sales", "pa55-w0rd-wh"),
+    "STORECAST_MLFLOW_TRACKING_URI": ("postgresql://ml:ml-pa55-w0rd@db.example/ml", "ml-pa55-w0rd"),
+    "STORECAST_ALERT_WEBHOOK_URL": ("https://hooks.example.com/services/T0/B0/hook-t0ken-zz", "hook-t0ken-zz"),
+}
+
+
+@pytest.mark.parametrize("args", [["config"], ["config", "--json"]])
+def test_config_never_prints_keys_or_passwords(monkeypatch: pytest.MonkeyPatch, args: list[str]) -> None:
+    for env, (value, _) in SECRETS.items():
+        monkeypatch.setenv(env, value)
+    from storecast.cli._common import console
+
+    monkeypatch.setattr(console, "width", 400)  # no wrapping: a secret split over two lines would slip through
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    for env, (_, secret) in SECRETS.items():
+        assert secret not in result.output, env
+    assert "db.example" in result.output  # the rest of the URL stays readable
+    if "--json" in args:
+        body = json.loads(result.output)
+        assert body["warehouse_url"] == "postgresql+psycopg://app:***@db.example:5432/sales"
+        assert body["api_keys"] == ["***"]
+
+
+@pytest.mark.parametrize("key", [
+    "12345678", "short-key-1", "aaaaaaaaaaaaaaaa", "0123456789abcdef", "abcdefghijklmnopq",
+    "abababababababab", "1234567812345678", "fedcba9876543210", "passwordpassword", "changeme-changeme",
+])
+def test_weak_api_keys_are_refused(monkeypatch: pytest.MonkeyPatch, key: str) -> None:
+    monkeypatch.setenv("STORECAST_API_KEYS", key)
+    with pytest.raises(ConfigError, match="api_keys") as info:
+        load_settings()
+    assert key not in info.value.message  # the refusal does not echo the key
+
+
+@pytest.mark.parametrize("key", ["test-key-0123456789", "Zq8v-2PLm-x9Tr-44ke", "3f9c1b7e2a6d4c8e9b0f1a2d"])
+def test_strong_api_keys_are_accepted(monkeypatch: pytest.MonkeyPatch, key: str) -> None:
+    monkeypatch.setenv("STORECAST_API_KEYS", key)
+    assert load_settings().api_keys == [key]
 
 
 def test_invalid_setting_is_exit_2_without_traceback(monkeypatch: pytest.MonkeyPatch) -> None:

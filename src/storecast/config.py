@@ -26,6 +26,38 @@ from storecast.data.spec import DataSpec
 DataFormat = Literal["auto", "walmart", "recruiting", "generic"]
 
 
+MIN_KEY_LENGTH = 16
+_PLACEHOLDERS = ("changeme", "change-me", "password", "secret", "example", "xxx")
+_SEQUENCES = ("0123456789", "abcdefghijklmnopqrstuvwxyz", "0123456789abcdefghijklmnopqrstuvwxyz",
+              "qwertyuiop", "asdfghjkl", "zxcvbnm")
+
+
+def _sequential(text: str) -> bool:
+    """Every character the next (or every one the previous) of a cyclic alphabet: 0123..., fedc..."""
+    for alphabet in _SEQUENCES:
+        if not set(text) <= set(alphabet):
+            continue
+        pos = [alphabet.index(c) for c in text]
+        steps = {(b - a) % len(alphabet) for a, b in zip(pos, pos[1:], strict=False)}
+        if steps in ({1}, {len(alphabet) - 1}):
+            return True
+    return False
+
+
+def weak_key(key: str) -> bool:
+    """Too short, a placeholder, or one repeated or sequential pattern (``12345678``, ``abab...``)."""
+    low = key.lower()
+    if len(key) < MIN_KEY_LENGTH or len(set(low)) < 6 or _sequential(low):
+        return True
+    period = next((p for p in range(1, len(low)) if all(low[i] == low[i - p] for i in range(p, len(low)))), len(low))
+    if period <= len(low) // 2:
+        return True
+    rest = low
+    for word in _PLACEHOLDERS:
+        rest = rest.replace(word, "")
+    return len(rest.strip("-_. ")) < 8
+
+
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
@@ -53,6 +85,11 @@ class Settings(BaseSettings):
         "", description="MLflow tracking/registry URI; empty means sqlite:///<out_dir>/mlflow.db."
     )
     registered_model_name: str = Field("storecast", description="Name of the model in the MLflow registry.")
+    warehouse_lock_timeout: float = Field(
+        60.0, ge=0, le=86400,
+        description="Seconds a command waits for another process holding the warehouse (the embedded "
+        "DuckDB file, PostgreSQL's write lock) before giving up with a message.",
+    )
 
     # --- reading data ------------------------------------------------------------------
     data_format: DataFormat = Field(
@@ -87,7 +124,8 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `storecast serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `storecast serve` listens on.")
     api_keys: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="API keys for write endpoints, comma-separated."
+        default_factory=list, repr=False,
+        description=f"API keys for write endpoints, comma-separated; each at least {MIN_KEY_LENGTH} characters, not a pattern.",
     )
     private_reads: bool = Field(False, description="Require an API key for read endpoints too.")
     max_body_bytes: int = Field(20_000_000, ge=1024, description="Largest request body the API accepts.")
@@ -138,10 +176,14 @@ class Settings(BaseSettings):
 
     @field_validator("api_keys")
     @classmethod
-    def _no_placeholder_keys(cls, value: list[str]) -> list[str]:
+    def _no_weak_keys(cls, value: list[str]) -> list[str]:
         for key in value:
-            if key.lower() in {"changeme", "change-me", "secret", "xxx"} or len(key) < 8:
-                raise ValueError("API keys must be at least 8 characters and not a placeholder such as 'changeme'")
+            if weak_key(key):  # the message never repeats the key: it would land in logs
+                raise ValueError(
+                    f"API keys must be at least {MIN_KEY_LENGTH} characters and not a placeholder ('changeme') "
+                    "or a pattern (one repeated or sequential run of characters); generate one with "
+                    "python -c 'import secrets; print(secrets.token_urlsafe(24))'"
+                )
         return value
 
     @model_validator(mode="after")
@@ -166,6 +208,32 @@ class Settings(BaseSettings):
         if toml_path.is_file():
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
         return tuple(sources)
+
+    # --- secrets ---------------------------------------------------------------------------
+    def secret_values(self) -> list[str]:
+        """Every credential these settings hold (keys, URL passwords, the webhook), for scrubbing."""
+        from storecast.redaction import url_secrets
+
+        found = list(self.api_keys)
+        for url in (self.warehouse_url, self.mlflow_tracking_uri):
+            found += url_secrets(url)
+        if self.alert_webhook_url:
+            found.append(self.alert_webhook_url)
+            parts = self.alert_webhook_url.split("://", 1)[-1].split("/", 1)
+            if len(parts) == 2 and len(parts[1]) >= 4:
+                found.append(parts[1])
+        return found
+
+    def public_dump(self) -> dict[str, object]:
+        """The settings as JSON-able values with keys hidden and passwords redacted (``storecast config``)."""
+        from storecast.redaction import MASK, redact_url, redact_webhook
+
+        values = self.model_dump(mode="json")
+        values["api_keys"] = [MASK for _ in self.api_keys]
+        values["warehouse_url"] = redact_url(self.warehouse_url)
+        values["mlflow_tracking_uri"] = redact_url(self.mlflow_tracking_uri)
+        values["alert_webhook_url"] = redact_webhook(self.alert_webhook_url)
+        return values
 
     # --- derived ---------------------------------------------------------------------------
     @property

@@ -7,6 +7,8 @@ and what is allowed; where a file is involved they name the file and the row.
 
 from __future__ import annotations
 
+import errno
+
 
 class StorecastError(Exception):
     """Base class for every error storecast raises on purpose."""
@@ -103,6 +105,34 @@ class InsufficientHistoryError(DataError):
     """A model needs more weeks of history than the series has."""
 
     code = "insufficient_history"
+
+
+class WarehouseBusyError(StorecastError):
+    """Another process held the warehouse (DuckDB's file lock, PostgreSQL's write lock) too long."""
+
+    exit_code = 2
+    http_status = 503
+    code = "busy"
+
+
+class StorageError(StorecastError):
+    """The disk refused a write (full, read-only, no permission); nothing was published."""
+
+    exit_code = 2
+    http_status = 507
+    code = "storage_error"
+
+
+#: errno values that mean "the machine's storage said no", not a bug: reported in one line.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG})
+
+
+def storage_error(exc: OSError) -> StorageError | None:
+    """A ``StorageError`` for an ``OSError`` of the disk's making, else ``None``."""
+    if exc.errno not in STORAGE_ERRNOS:
+        return None
+    where = f"{exc.filename}: " if exc.filename else ""
+    return StorageError(f"cannot write {where}{exc.strerror or exc}; nothing was changed")
 
 
 class MissingExtraError(StorecastError):

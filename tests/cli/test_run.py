@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from storecast.cli import app
+from storecast.delivery.warehouse.scratch import postgres_reachable, scratch_schema
 from storecast.synthetic import write_walmart_csv
+
+PG_URL = os.environ.get("STORECAST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 runner = CliRunner()
 
@@ -106,3 +110,21 @@ def test_run_on_department_data_reconciles_and_writes_dept_columns(tmp_path: Pat
     rich = pd.read_parquet(tmp_path / "o" / "forecasts.parquet")
     assert rich["model"].unique().tolist() == ["pooled_blend"]
     assert (rich["lo_95"] <= rich["yhat"]).all() and (rich["yhat"] <= rich["hi_95"]).all()
+
+
+@pytest.mark.postgres
+def test_run_json_and_summary_never_show_the_warehouse_password(tmp_path: Path) -> None:
+    """The server trusts local connections, so any password works and must appear nowhere."""
+    import sqlalchemy as sa
+
+    if problem := postgres_reachable(PG_URL):
+        pytest.skip(problem)
+    data = write_walmart_csv(tmp_path / "w.csv", n_stores=2, n_weeks=110, seed=3)
+    password = "Pw-s3cret-run-9"
+    with scratch_schema(PG_URL) as url:
+        secret_url = sa.make_url(url).set(password=password).render_as_string(hide_password=False)
+        code, output = _run(["run", "--data", str(data), "--out", str(tmp_path / "o"), "--warehouse", secret_url])
+    assert code == 0, output
+    record = (tmp_path / "o" / "run.json").read_text()
+    assert password not in output and password not in record
+    assert json.loads(record)["warehouse"].startswith("postgresql+psycopg://postgres:***@127.0.0.1:5432/")

@@ -76,3 +76,77 @@ def test_export_reproduces_the_run_csv_byte_for_byte(tmp_path: Path) -> None:
     assert code == 2 and "no-such-run" in out and "Traceback" not in out
     code, out = _run(["export", "--format", "xlsx", "--out", str(tmp_path / "x.xlsx"), "--warehouse", url])
     assert code == 2 and "csv or parquet" in out
+
+
+def test_an_unreachable_warehouse_is_named_without_its_password(tmp_path: Path) -> None:
+    data = write_walmart_csv(tmp_path / "w.csv", n_stores=2, n_weeks=30, seed=4)
+    password = "Pw-s3cret-cli-9"
+    url = f"postgresql+psycopg://postgres:{password}@127.0.0.1:5999/db?password={password}"
+    for verbose in ([], ["-v"]):
+        code, out = _run([*verbose, "ingest", "--data", str(data), "--warehouse", url])
+        assert code == 2, out
+        assert password not in out and "127.0.0.1:5999" in out
+
+
+def _stored_run(tmp_path: Path) -> tuple[str, bytes]:
+    data = write_walmart_csv(tmp_path / "w.csv", n_stores=2, n_weeks=110, seed=6)
+    out_dir = tmp_path / "out"
+    code, out = _run(["-q", "run", "--data", str(data), "--out", str(out_dir)])
+    assert code == 0, out
+    return f"duckdb:///{out_dir / 'storecast.duckdb'}", (out_dir / "walmart_sales_predictions.csv").read_bytes()
+
+
+def test_export_writes_into_the_path_it_is_given(tmp_path: Path) -> None:
+    """A directory gets a file name, a symlink is written through, a FIFO is written into,
+    never replaced; nothing is left behind."""
+    import os
+    import stat
+    import threading
+
+    url, expected = _stored_run(tmp_path)
+    target = tmp_path / "exports"
+    target.mkdir()
+    code, out = _run(["export", "--out", str(target), "--warehouse", url])
+    assert code == 0, out
+    written = list(target.iterdir())
+    assert len(written) == 1 and written[0].suffix == ".csv" and written[0].read_bytes() == expected
+    assert str(written[0]) in out
+    assert not list(tmp_path.glob("exports.tmp*"))
+
+    real = tmp_path / "real.csv"
+    real.write_text("old\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    code, out = _run(["export", "--out", str(link), "--warehouse", url])
+    assert code == 0, out
+    assert link.is_symlink() and os.readlink(link) == str(real) and real.read_bytes() == expected
+
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    code, out = _run(["export", "--out", str(fifo), "--warehouse", url])
+    reader.join(timeout=30)
+    assert code == 0, out
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and received == [expected]
+    assert sorted(p.name for p in tmp_path.iterdir() if ".tmp" in p.name) == []
+
+
+def test_export_leaves_nothing_behind_when_the_disk_is_full(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import errno
+
+    import storecast.delivery.warehouse.export as export_module
+
+    url, _ = _stored_run(tmp_path)
+    target = tmp_path / "x.csv"
+    target.write_text("previous export\n")
+
+    def full(*args: object, **kwargs: object) -> str:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(export_module, "render_predictions_csv", full)
+    code, out = _run(["export", "--out", str(target), "--warehouse", url])
+    assert code == 2 and "No space left on device" in out and "Traceback" not in out
+    assert target.read_text() == "previous export\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "w.csv", "x.csv"]

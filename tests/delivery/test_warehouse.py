@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +25,7 @@ from storecast.delivery.warehouse import (
 )
 from storecast.delivery.warehouse import store as store_module
 from storecast.delivery.warehouse.scratch import PostgresUnavailable, scratch_url
-from storecast.errors import ConfigError, DataError, NotFoundError
+from storecast.errors import ConfigError, DataError, NotFoundError, WarehouseBusyError
 
 PG_URL = os.environ.get("STORECAST_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -313,3 +317,90 @@ def test_export_rebuilds_the_run_table(wh: Warehouse, synthetic_dataset: Dataset
     assert list(csv.columns) == ["Store", "Date", "Weekly_Sales", "Predicted_Sales"]
     parquet = pd.read_parquet(export_run(wh, "run-a", "parquet", tmp_path / "x.parquet"))
     assert len(parquet) == 6 * 7 and set(parquet["kind"]) == {"forecast", "backtest"}
+
+
+# --- sharing the warehouse between processes -------------------------------------------------------
+def _hold_duckdb(path: Path, seconds: float, read_only: bool = False) -> subprocess.Popen[str]:
+    """Another process holding the DuckDB file open (as `storecast serve` or a job would)."""
+    code = (f"import duckdb, time; c = duckdb.connect({str(path)!r}, read_only={read_only}); "
+            f"print('holding', flush=True); time.sleep({seconds})")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
+    return proc
+
+
+def test_duckdb_writes_wait_for_another_process_then_succeed(tmp_path: Path, synthetic_dataset: Dataset) -> None:
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    Warehouse(url).dispose()  # created and migrated
+    holder = _hold_duckdb(tmp_path / "w.duckdb", 1.5)
+    started = time.monotonic()
+    with Warehouse(url, lock_timeout=30) as wh:
+        wh.write_run(_record(synthetic_dataset), _forecast(synthetic_dataset))
+        assert wh.latest_run_id() == "run-a"
+    assert time.monotonic() - started >= 1.0  # it waited for the holder instead of failing at once
+    holder.wait(timeout=30)
+
+
+def test_a_lock_held_too_long_is_a_clear_error(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    Warehouse(url).dispose()
+    holder = _hold_duckdb(tmp_path / "w.duckdb", 20)
+    try:
+        started = time.monotonic()
+        with pytest.raises(WarehouseBusyError, match="another process") as info:
+            Warehouse(url, lock_timeout=1)
+        assert 0.9 <= time.monotonic() - started < 10
+        assert "STORECAST_WAREHOUSE_LOCK_TIMEOUT" in info.value.message and info.value.exit_code == 2
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_the_warehouse_holds_the_duckdb_file_only_while_it_works(tmp_path: Path, synthetic_dataset: Dataset) -> None:
+    """Between calls no connection stays open, so another process can write at once."""
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    with Warehouse(url) as wh:
+        wh.write_run(_record(synthetic_dataset), _forecast(synthetic_dataset), history=synthetic_dataset)
+        assert wh.history() is not None
+        other = subprocess.run([sys.executable, "-c", f"import duckdb; duckdb.connect({str(tmp_path / 'w.duckdb')!r}).close()"],
+                               capture_output=True, text=True, timeout=60)
+        assert other.returncode == 0, other.stderr
+
+
+def test_read_only_warehouses_share_the_file_and_never_write(tmp_path: Path, synthetic_dataset: Dataset) -> None:
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    with Warehouse(url) as wh:
+        wh.write_run(_record(synthetic_dataset), _forecast(synthetic_dataset), history=synthetic_dataset)
+    holder = _hold_duckdb(tmp_path / "w.duckdb", 20, read_only=True)  # another reader, e.g. a second service
+    try:
+        with Warehouse(url, read_only=True, lock_timeout=5) as ro:
+            assert ro.latest_run_id() == "run-a" and len(ro.read_forecasts()) == 24
+            with pytest.raises(Exception):  # noqa: B017 - the driver's read-only error
+                ro.delete_run("run-a")
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.mark.postgres
+def test_postgres_writers_wait_for_the_write_lock(warehouse_url: str, synthetic_dataset: Dataset) -> None:
+    if not warehouse_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's write lock")
+    with Warehouse(warehouse_url) as wh:
+        engine = sa.create_engine(warehouse_url)
+        holder = engine.connect()
+        tx = holder.begin()
+        holder.execute(sa.text(r"SELECT pg_advisory_xact_lock(hashtext(current_schema() || '\:storecast'))"))
+        try:
+            with pytest.raises(WarehouseBusyError, match="another process"), Warehouse(warehouse_url, lock_timeout=1) as busy:
+                busy.write_run(_record(synthetic_dataset), _forecast(synthetic_dataset))
+            threading.Timer(1.0, tx.rollback).start()
+            wh.write_run(_record(synthetic_dataset), _forecast(synthetic_dataset))  # waits, then writes
+            assert wh.latest_run_id() == "run-a"
+        finally:
+            holder.close()
+            engine.dispose()
+        with Warehouse(warehouse_url, read_only=True) as ro:
+            assert ro.latest_run_id() == "run-a"
+            with pytest.raises(Exception, match="read-only"):
+                ro.delete_run("run-a")

@@ -102,3 +102,79 @@ def test_no_champion_means_503_and_not_ready(service_settings: Settings, warehou
         ready = c.get("/ready")
         assert ready.status_code == 503 and ready.json()["status"] == "not_ready"
         assert c.get("/health").status_code == 200
+
+
+def test_private_reads_cover_the_api_docs(service_settings: Settings, registry: FakeRegistry, warehouse: Warehouse) -> None:
+    settings = service_settings.model_copy(update={"private_reads": True})
+    with TestClient(create_app(settings, source=registry, warehouse=warehouse, poll=False)) as c:
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            assert c.get(path).status_code == 401, path
+            assert c.get(path, headers={"X-API-Key": "wrong-key-1234567"}).status_code == 403, path
+            r = c.get(path, headers={"X-API-Key": KEY})
+            assert r.status_code == 200, path
+            assert "/forecast/{store}" in r.text, path  # the page carries the schema: it cannot fetch it keyless
+
+
+def test_public_docs_stay_public(client: TestClient) -> None:
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert client.get(path).status_code == 200, path
+
+
+def _operations(spec: dict) -> list[tuple[str, str, set[str]]]:
+    return [(method.upper(), path, set(op["responses"])) for path, ops in spec["paths"].items()
+            for method, op in ops.items()]
+
+
+def test_every_status_the_api_answers_is_documented(
+    client: TestClient, service_settings: Settings, registry: FakeRegistry, warehouse: Warehouse
+) -> None:
+    public = _operations(client.get("/openapi.json").json())
+    for method, path, codes in public:
+        assert {"405", "413", "422"} <= codes, (method, path)
+        keyed = path in {"/ingest", "/retrain"}
+        assert ({"401", "403"} <= codes) == keyed, (method, path)
+    settings = service_settings.model_copy(update={"private_reads": True})
+    with TestClient(create_app(settings, source=registry, warehouse=warehouse, poll=False)) as c:
+        private = _operations(c.get("/openapi.json", headers={"X-API-Key": KEY}).json())
+    for method, path, codes in private:
+        assert ({"401", "403"} <= codes) == (path not in {"/health", "/ready"}), (method, path)
+
+
+def _fuzz(operation, app, headers: dict[str, str], seen: set[int], check_status) -> None:  # type: ignore[no-untyped-def]
+    import schemathesis
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as hsettings
+
+    @given(case=operation.as_strategy())
+    @hsettings(max_examples=3, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+    def check(case: schemathesis.Case) -> None:
+        case.headers = {k: v for k, v in (case.headers or {}).items() if k.lower() != "x-api-key"} | headers
+        response = case.call(app=app)
+        seen.add(response.status_code)
+        case.validate_response(response, checks=[check_status])
+
+    check()
+
+
+def test_a_fuzzer_sees_no_undocumented_status(
+    service_settings: Settings, registry: FakeRegistry, warehouse: Warehouse
+) -> None:
+    """Without a key, with a wrong one, and with methods the API does not have."""
+    import schemathesis
+    from schemathesis.specs.openapi.checks import status_code_conformance
+
+    settings = service_settings.model_copy(update={"private_reads": True})
+    app = create_app(settings, source=registry, warehouse=warehouse, poll=False)
+    with TestClient(app) as c:
+        spec = c.get("/openapi.json", headers={"X-API-Key": KEY}).json()
+        schema = schemathesis.openapi.from_dict(spec)
+        schema.app = app
+        seen: set[int] = set()
+        for operation in (result.ok() for result in schema.get_all_operations()):
+            for headers in ({}, {"X-API-Key": "wrong-key-1234567"}):
+                _fuzz(operation, app, headers, seen, status_code_conformance)
+            other = c.request("DELETE" if operation.method.upper() != "DELETE" else "PUT",
+                              operation.path.replace("{store}", "1"))
+            assert other.status_code == 405
+            assert "405" in {str(k) for k in operation.definition.raw["responses"]}, seen
+        assert {401, 403} <= seen

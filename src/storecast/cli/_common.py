@@ -7,7 +7,7 @@ import logging
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from storecast.config import Settings, load_settings
-from storecast.errors import StorecastError
+from storecast.errors import StorecastError, storage_error
+from storecast.redaction import install_log_scrubber, scrub
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,6 +35,8 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 class State:
     verbose: bool = False
     quiet: bool = False
+    #: credentials of the loaded settings, scrubbed from every message and log line
+    secrets: list[str] = field(default_factory=list)
 
 
 STATE = State()
@@ -59,27 +62,43 @@ def handle_errors(func: F) -> F:
             raise
         except StorecastError as exc:
             if STATE.verbose:
-                err_console.print(traceback.format_exc(), markup=False)
-            err_console.print(f"error: {exc.message}", markup=False)
+                err_console.print(scrub(traceback.format_exc(), STATE.secrets), markup=False)
+            err_console.print(f"error: {scrub(exc.message, STATE.secrets)}", markup=False)
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:
+            storage = storage_error(exc)
+            if storage is None:
+                return _unexpected(exc)
+            if STATE.verbose:
+                err_console.print(scrub(traceback.format_exc(), STATE.secrets), markup=False)
+            err_console.print(f"error: {scrub(storage.message, STATE.secrets)}", markup=False)
+            raise typer.Exit(storage.exit_code) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")
             raise typer.Exit(130) from None
         except Exception as exc:  # the unexpected: short line, traceback on request
-            if STATE.verbose:
-                err_console.print(traceback.format_exc(), markup=False)
-            else:
-                err_console.print(
-                    f"internal error: {type(exc).__name__}: {exc} (run with -v for the traceback)",
-                    markup=False,
-                )
-            raise typer.Exit(1) from None
+            _unexpected(exc)
 
     return wrapper  # type: ignore[return-value]
 
 
+def _unexpected(exc: BaseException) -> None:
+    if STATE.verbose:
+        err_console.print(scrub(traceback.format_exc(), STATE.secrets), markup=False)
+    else:
+        err_console.print(
+            f"internal error: {type(exc).__name__}: {scrub(str(exc), STATE.secrets)} (run with -v for the traceback)",
+            markup=False,
+        )
+    raise typer.Exit(1) from None
+
+
 def settings_from(**overrides: Any) -> Settings:
-    return load_settings(**overrides)
+    """Load the settings and keep their credentials out of every message and log line."""
+    settings = load_settings(**overrides)
+    STATE.secrets = settings.secret_values()
+    install_log_scrubber(STATE.secrets)
+    return settings
 
 
 @contextmanager

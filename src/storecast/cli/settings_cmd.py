@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
                 typer.echo(f"| `{row['name']}` | `{row['env']}` | `{default}` | {row['description']} |")
             return
         settings: Settings = settings_from()
-        values = settings.model_dump(mode="json")
+        values = settings.public_dump()  # keys hidden, passwords redacted
         if as_json:
             typer.echo(json.dumps(values, indent=2, sort_keys=True))
             return
@@ -38,6 +38,6 @@ def register(app: typer.Typer) -> None:
         for row in settings_reference():
             shown = values.get(row["name"])
             if row["name"] == "api_keys" and shown:
-                shown = f"[{len(shown)} key(s) hidden]"
+                shown = f"[{len(settings.api_keys)} key(s) hidden]"
             table.add_row(row["name"], json.dumps(shown), row["env"], row["description"])
         console.print(table)

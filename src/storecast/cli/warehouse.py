@@ -82,6 +82,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Re-export a stored run: the BI CSV or the full Parquet."""
         settings = settings_from(warehouse_url=warehouse)
-        with Warehouse(settings.resolved_warehouse_url) as wh:
+        with Warehouse.from_settings(settings, read_only=True) as wh:  # shares the file with a running service
             path = export_run(wh, run, fmt, out)
         say(f"wrote {path}")

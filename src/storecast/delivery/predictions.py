@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from storecast.data.schema import DEPT, STORE, TARGET, WEEK
+from storecast.delivery.files import write_text_atomic
 
 CSV_NAME = "walmart_sales_predictions.csv"
 #: The BI CSV of a declared retailer's data.
@@ -188,7 +189,4 @@ def write_predictions_csv(
     generic = spec is not None and spec.preset is None
     path = out_dir / (GENERIC_CSV_NAME if generic else CSV_NAME)
     text = render_generic_csv(table, keys, levels or {}) if generic else render_predictions_csv(table, keys)
-    tmp = path.with_suffix(".csv.tmp")
-    tmp.write_text(text, encoding="utf-8", newline="")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, text)

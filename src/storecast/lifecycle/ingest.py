@@ -121,7 +121,7 @@ def ingest_job(
     say("fingerprinting the file")
     fp = file_fingerprint(path)
     ingest_id = f"{started:%Y%m%dT%H%M%S%f}-{fp[:8]}"
-    with Warehouse(settings.resolved_warehouse_url) as wh:
+    with Warehouse.from_settings(settings) as wh:
         common: dict[str, Any] = {"ingest_id": ingest_id, "file_fingerprint": fp, "started_at": started,
                                   "allow_restatement": allow_restatement}
         earlier = wh.accepted_ingest(fp)

@@ -52,6 +52,7 @@ from storecast.lifecycle.steps import (
     publish_forecast,
 )
 from storecast.models import MODELS, get_model_class
+from storecast.redaction import redact_url
 
 __all__ = ["RefreshResult", "RunResult", "refresh_job", "run_job"]
 
@@ -146,11 +147,11 @@ def run_job(
                      "delivered": {k: (None if not np.isfinite(v) else v) for k, v in trained.delivered.items()},
                      "by_history": history_breakdown(dataset, own),
                      "leaderboard": json.loads(board.replace({np.nan: None}).to_json(orient="records"))},
-        "warehouse": settings.resolved_warehouse_url,
+        "warehouse": redact_url(settings.resolved_warehouse_url),
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }, indent=2))
     return RunResult(run_id, model_name, out, files, metrics, board, forecast.leaves, timings,
-                     settings.resolved_warehouse_url, trained.version.version, trained.promoted, trained.reason,
+                     redact_url(settings.resolved_warehouse_url), trained.version.version, trained.promoted, trained.reason,
                      dataset.level)
 
 
@@ -230,7 +231,7 @@ def refresh_job(
                 settings, source="refresh",
             )
             ingested.raise_for_status()
-    with Warehouse(settings.resolved_warehouse_url) as wh:
+    with Warehouse.from_settings(settings) as wh:
         history = wh.history()
     if history is None:
         raise NotFoundError("the warehouse holds no sales yet; run `storecast run` or ingest a file first")

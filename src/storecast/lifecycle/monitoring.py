@@ -350,7 +350,7 @@ def monitor_job(
 ) -> MonitorReport:
     """Compute realized errors of every stored forecast, evaluate the checks, store, alert."""
     registry = registry or Registry(settings)
-    with Warehouse(settings.resolved_warehouse_url) as wh:
+    with Warehouse.from_settings(settings) as wh:
         history = history or wh.history()
         if history is None:
             raise NotFoundError("the warehouse holds no sales yet; run `storecast run` first")
@@ -402,7 +402,7 @@ def _store(wh: Warehouse, errors: pd.DataFrame, report: MonitorReport) -> None:
 
 def latest_checks(settings: Settings) -> pd.DataFrame | None:
     """The newest stored check run (for the dashboard), or ``None`` before the first one."""
-    with Warehouse(settings.resolved_warehouse_url) as wh:
+    with Warehouse.from_settings(settings) as wh:
         frame = wh.read_monitoring()
     if frame.empty:
         return None
@@ -418,7 +418,7 @@ def accuracy_frames(settings: Settings) -> dict[str, pd.DataFrame]:
     ``weekly``: realized MAPE per week (nearest forecast and all steps); ``by_store`` and
     ``by_step``: MAPE over every stored realized error; ``checks``: the latest check run.
     """
-    with Warehouse(settings.resolved_warehouse_url) as wh:
+    with Warehouse.from_settings(settings) as wh:
         errors = wh.read_forecast_errors()
     errors = errors.rename(columns={"actual": "y", "prediction": "yhat"})
     errors[WEEK] = pd.to_datetime(errors[WEEK])

@@ -30,6 +30,7 @@ from storecast.errors import ConfigError, NotFoundError, NotTrainedError, UsageE
 from storecast.forecasting.pipeline import ForecastPipeline
 from storecast.models.base import Forecaster
 from storecast.models.intervals import ConformalIntervals
+from storecast.redaction import redact_url, scrub, url_secrets
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,8 @@ def _client_for(uri: str) -> Any:
 
         return MlflowClient(tracking_uri=uri, registry_uri=uri)
     except Exception as exc:  # unreachable server, bad scheme
-        raise ConfigError(f"cannot open the MLflow registry at {uri!r}: {exc}") from exc
+        shown = scrub(str(exc), url_secrets(uri))
+        raise ConfigError(f"cannot open the MLflow registry at {redact_url(uri)!r}: {shown}") from exc
 
 
 def _artifact_root(tracking_uri: str) -> str | None:
@@ -248,7 +250,7 @@ class Registry:
             version = self._champion_version()
             if version is None:
                 raise NotTrainedError(
-                    f"no champion model in the registry {self.uri!r}; run `storecast train` or `storecast run` first"
+                    f"no champion model in the registry {redact_url(self.uri)!r}; run `storecast train` or `storecast run` first"
                 )
         mv = self._get(version)
         champion = self._champion_version()

@@ -224,7 +224,7 @@ def warehouse_history(settings: Settings) -> Dataset:
     """The stored sales history, what scheduled retraining trains on."""
     from storecast.delivery.warehouse import Warehouse
 
-    with Warehouse(settings.resolved_warehouse_url) as wh:
+    with Warehouse.from_settings(settings) as wh:
         history = wh.history()
     if history is None:
         raise NotFoundError("the warehouse holds no sales yet; run `storecast run` or ingest a file first")

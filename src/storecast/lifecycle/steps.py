@@ -124,7 +124,7 @@ def publish_forecast(
         n_series=dataset.n_series, model_version=model_version, metrics=metrics, data_source=dataset.source,
         data_fingerprint=dataset.fingerprint, details=details or {},
     )
-    with Warehouse(settings.resolved_warehouse_url) as wh:
+    with Warehouse.from_settings(settings) as wh:
         wh.write_run(record, forecast.leaves, backtest=backtest, history=dataset if write_history else None,
                      quality=quality.to_dict() if quality is not None else None)
     return path

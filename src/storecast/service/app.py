@@ -19,13 +19,16 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from storecast import __version__
 from storecast.config import Settings
-from storecast.errors import ConfigError, NotTrainedError, StorecastError
+from storecast.errors import ConfigError, NotTrainedError, StorecastError, storage_error
+from storecast.redaction import scrub
+from storecast.service import deps
 from storecast.service.middleware import BodyLimit, Metrics, ServiceMetrics
+from storecast.service.reads import CachedReads
 from storecast.service.routes import dashboard, forecasts, jobs, models, ops
 from storecast.service.schemas import ErrorBody
 from storecast.service.state import ChampionSource, ServiceState
@@ -57,10 +60,12 @@ def _describe(errors: list[Any]) -> tuple[str, list[dict[str, object]]]:
     return "; ".join(lines) or "invalid request", details
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def _install_error_handlers(app: FastAPI, secrets: list[str]) -> None:
     @app.exception_handler(StorecastError)
     async def _storecast(_: Request, exc: StorecastError) -> OrjsonResponse:
-        return error_response(exc.http_status, exc.to_dict())
+        body = exc.to_dict()
+        body["message"] = scrub(exc.message, secrets)  # a driver's text could quote a credential
+        return error_response(exc.http_status, body)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> OrjsonResponse:
@@ -75,10 +80,104 @@ def _install_error_handlers(app: FastAPI) -> None:
             message = "no such endpoint; see /docs for the API"
         return error_response(exc.status_code, {"error": codes.get(exc.status_code, "http_error"), "message": message})
 
+    @app.exception_handler(OSError)
+    async def _storage(request: Request, exc: OSError) -> OrjsonResponse:
+        storage = storage_error(exc)
+        if storage is None:
+            return await _unexpected(request, exc)
+        log.error("%s %s: %s", request.method, request.url.path, storage.message)
+        return error_response(storage.http_status, {"error": storage.code, "message": "the service's disk refused a write; nothing was changed"})
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> OrjsonResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(500, {"error": "internal_error", "message": "internal error; see the service log"})
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+#: What any operation can answer besides its own statuses: a method it does not have, a
+#: body over the limit, invalid input. Documented so a fuzzer sees no undocumented status.
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    405: _error("Method not allowed on this path."),
+    413: _error("Request body over STORECAST_MAX_BODY_BYTES."),
+    422: _error("Invalid input"),
+}
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _error("No API key in the X-API-Key header."),
+    403: _error("The API key is not valid for this service."),
+}
+
+
+def _document_auth(app: FastAPI, private_reads: bool) -> None:
+    """Operations that check a key document 401/403; reads drop the key scheme when public."""
+    base = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = base()
+        ref = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+        auth = {str(code): {"description": spec["description"], **ref} for code, spec in AUTH_RESPONSES.items()}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                schemes = {name for requirement in operation.get("security", []) for name in requirement}
+                if not private_reads and deps.READ_SCHEME in schemes:
+                    schemes.discard(deps.READ_SCHEME)
+                    operation["security"] = [r for r in operation["security"] if deps.READ_SCHEME not in r]
+                    if not operation["security"]:
+                        del operation["security"]
+                if schemes:
+                    operation["responses"] = {**auth, **operation["responses"]}
+        if not private_reads:
+            schema.get("components", {}).get("securitySchemes", {}).pop(deps.READ_SCHEME, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _install_docs(app: FastAPI) -> None:
+    """``/openapi.json``, ``/docs`` and ``/redoc`` behind the read key (private reads).
+
+    The pages carry the schema inline: a browser fetching it separately would not send the key.
+    """
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    def spec_json() -> str:
+        # Inside <script>: "</" must not close the tag.
+        return orjson.dumps(app.openapi()).decode().replace("</", "<\\/")
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[deps.ReadAccess])
+    def openapi() -> OrjsonResponse:
+        return OrjsonResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[deps.ReadAccess])
+    def docs() -> HTMLResponse:
+        page = get_swagger_ui_html(openapi_url="", title=f"{app.title} - API docs")
+        body = bytes(page.body).decode().replace("url: '',", f"spec: {spec_json()},", 1)
+        return HTMLResponse(body)
+
+    @app.get("/redoc", include_in_schema=False, dependencies=[deps.ReadAccess])
+    def redoc() -> HTMLResponse:
+        return HTMLResponse(
+            f"<!doctype html><html><head><title>{app.title} - API reference</title><meta charset='utf-8'></head>"
+            "<body><div id='redoc'></div>"
+            "<script src='https://cdn.jsdelivr.net/npm/redoc@2/bundles/redoc.standalone.js'></script>"
+            f"<script>Redoc.init({spec_json()}, {{}}, document.getElementById('redoc'))</script></body></html>"
+        )
+
+
+def _prepare_warehouse(settings: Settings) -> None:
+    """Apply pending migrations once (a brief write), so the service can then only read."""
+    from storecast.delivery.warehouse import Warehouse
+
+    try:
+        Warehouse.from_settings(settings).dispose()
+    except StorecastError as exc:  # unreachable or busy: /ready says so until it answers
+        log.warning("warehouse not prepared: %s", scrub(exc.message, settings.secret_values()))
 
 
 def registry_stamp(settings: Settings) -> Callable[[], object] | None:
@@ -133,14 +232,16 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from storecast.delivery.warehouse import Warehouse
         from storecast.lifecycle.registry import Registry
 
-        owned = warehouse is None
-        wh: Warehouse = Warehouse(settings.resolved_warehouse_url) if warehouse is None else warehouse
+        if warehouse is None:
+            await anyio.to_thread.run_sync(_prepare_warehouse, settings)
+            reads = CachedReads.open(settings)  # read-only: the jobs keep writing the same file
+        else:
+            reads = CachedReads(warehouse)
         state = ServiceState(source if source is not None else Registry(settings))
         app.state.service = state
-        app.state.warehouse = wh
+        app.state.warehouse = reads
         try:
             await anyio.to_thread.run_sync(state.refresh)
         except NotTrainedError as exc:  # serve 503s until a champion appears
@@ -159,22 +260,29 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            if owned:
-                app.state.warehouse.dispose()
+            reads.dispose()
 
+    private = settings.private_reads
     app = FastAPI(
         title="storecast",
         version=__version__,
         summary="Weekly retail sales forecasts, intervals and what-if scenarios.",
         default_response_class=OrjsonResponse,
         lifespan=lifespan,
-        responses={422: {"model": ErrorBody, "description": "Invalid input"}},
+        responses=COMMON_RESPONSES,
+        # With private reads the schema and its pages need a key too (_install_docs).
+        openapi_url=None if private else "/openapi.json",
+        docs_url=None if private else "/docs",
+        redoc_url=None if private else "/redoc",
     )
     app.state.settings = settings
     app.state.metrics = ServiceMetrics()
-    _install_error_handlers(app)
+    _install_error_handlers(app, settings.secret_values())
     for module in (ops, forecasts, models, jobs, dashboard):
         app.include_router(module.router)
+    _document_auth(app, private)
+    if private:
+        _install_docs(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],

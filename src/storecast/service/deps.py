@@ -20,8 +20,16 @@ from storecast.errors import StorecastError
 from storecast.service.state import ServiceState, Snapshot
 
 API_KEY_HEADER = "X-API-Key"
-_api_key = APIKeyHeader(
-    name=API_KEY_HEADER, auto_error=False, description="One of the keys in STORECAST_API_KEYS."
+#: Two names for the same header, so the OpenAPI document says which operations need a key:
+#: writes always, reads only with private reads (``app`` drops ``ReadKey`` otherwise).
+WRITE_SCHEME, READ_SCHEME = "WriteKey", "ReadKey"
+_write_key = APIKeyHeader(
+    name=API_KEY_HEADER, scheme_name=WRITE_SCHEME, auto_error=False,
+    description="One of the keys in STORECAST_API_KEYS.",
+)
+_read_key = APIKeyHeader(
+    name=API_KEY_HEADER, scheme_name=READ_SCHEME, auto_error=False,
+    description="One of the keys in STORECAST_API_KEYS (reads need it with STORECAST_PRIVATE_READS).",
 )
 
 
@@ -49,7 +57,7 @@ async def get_snapshot(request: Request) -> Snapshot:
 
 
 async def get_warehouse(request: Request) -> Any:
-    """The app's ``delivery.warehouse.Warehouse`` (opened in the lifespan)."""
+    """The app's read-only, cached view of the warehouse (``service.reads.CachedReads``)."""
     return request.app.state.warehouse  # type: ignore[no-any-return]
 
 
@@ -67,13 +75,13 @@ def check_key(settings: Settings, key: str | None) -> None:
 
 
 async def write_access(
-    request: Request, key: Annotated[str | None, Security(_api_key)] = None
+    request: Request, key: Annotated[str | None, Security(_write_key)] = None
 ) -> None:
     check_key(request.app.state.settings, key)
 
 
 async def read_access(
-    request: Request, key: Annotated[str | None, Security(_api_key)] = None
+    request: Request, key: Annotated[str | None, Security(_read_key)] = None
 ) -> None:
     settings: Settings = request.app.state.settings
     if settings.private_reads:

@@ -21,6 +21,7 @@ from storecast.delivery.dashboard.page import (
     monitoring_table,
     render_page,
 )
+from storecast.delivery.files import write_text_atomic
 
 DASHBOARD_NAME = "dashboard.html"
 
@@ -74,11 +75,5 @@ def write_dashboard(
     subtitle: str = "",
 ) -> Path:
     """Write ``dashboard.html`` into ``out_dir`` atomically and return its path."""
-    path = out_dir / DASHBOARD_NAME
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(
-        build_dashboard_html(table, holidays, monitoring=monitoring, title=title, subtitle=subtitle),
-        encoding="utf-8",
-    )
-    tmp.replace(path)
-    return path
+    html = build_dashboard_html(table, holidays, monitoring=monitoring, title=title, subtitle=subtitle)
+    return write_text_atomic(out_dir / DASHBOARD_NAME, html)

@@ -8,6 +8,7 @@ from typing import Literal
 import pandas as pd
 
 from storecast.data.schema import DEPT, STORE, WEEK
+from storecast.delivery.files import write_atomic, write_text_atomic
 from storecast.delivery.predictions import predictions_table, render_predictions_csv
 from storecast.delivery.warehouse.store import BACKTEST, FORECAST, Warehouse
 from storecast.errors import UsageError
@@ -40,18 +41,26 @@ def run_predictions_table(wh: Warehouse, run_id: str | None = None) -> tuple[pd.
     return table, keys
 
 
+def export_name(run_id: str, fmt: str) -> str:
+    """The file name an export gets when ``--out`` is a directory."""
+    return f"storecast_{run_id}.{fmt}"
+
+
 def export_run(wh: Warehouse, run_id: str | None, fmt: str, out: Path) -> Path:
-    """Write a stored run to ``out`` as ``csv`` (the BI CSV) or ``parquet`` (every stored row)."""
+    """Write a stored run to ``out`` as ``csv`` (the BI CSV) or ``parquet`` (every stored row).
+
+    ``out`` is written into as given (``delivery.files.write_atomic``): a directory gets
+    ``storecast_<run>.<fmt>``, a symlink is written through, a device or FIFO is streamed
+    into; a failure leaves the target as it was and no temp file behind.
+    """
     if fmt not in ("csv", "parquet"):
         raise UsageError(f"export format must be csv or parquet, got {fmt!r}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
+    resolved = wh.resolve_run(run_id)
+    if out.is_dir():
+        out = out / export_name(resolved, fmt)
     if fmt == "csv":
-        table, keys = run_predictions_table(wh, run_id)
-        tmp.write_text(render_predictions_csv(table, keys), encoding="utf-8", newline="")
-    else:
-        rows = wh.read_forecasts(wh.resolve_run(run_id), kind=None)
-        rows = rows.sort_values(["kind", STORE, DEPT, "cutoff", WEEK], kind="stable", ignore_index=True)
-        rows.to_parquet(tmp, index=False)
-    tmp.replace(out)
-    return out
+        table, keys = run_predictions_table(wh, resolved)
+        return write_text_atomic(out, render_predictions_csv(table, keys))
+    rows = wh.read_forecasts(resolved, kind=None)
+    rows = rows.sort_values(["kind", STORE, DEPT, "cutoff", WEEK], kind="stable", ignore_index=True)
+    return write_atomic(out, lambda handle: rows.to_parquet(handle, index=False))

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,7 +24,17 @@ import sqlalchemy as sa
 from storecast.data.schema import DEPT, STORE, TARGET, WEEK, Dataset, Level
 from storecast.delivery.warehouse import tables as t
 from storecast.delivery.warehouse.bulk import bulk_insert
-from storecast.errors import ConfigError, DataError, NotFoundError, StorecastError
+from storecast.errors import (
+    ConfigError,
+    DataError,
+    NotFoundError,
+    StorecastError,
+    WarehouseBusyError,
+)
+from storecast.redaction import redact_url, scrub, url_secrets
+
+if TYPE_CHECKING:
+    from storecast.config import Settings
 
 FORECAST = "forecast"
 BACKTEST = "backtest"
@@ -34,19 +46,80 @@ def utcnow() -> dt.datetime:
 
 
 def redact(url: str) -> str:
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not even a URL: show it as given, it holds no password
-        return url
+    """The URL as every message shows it: password and secret query values hidden."""
+    return redact_url(url)
 
 
-def make_engine(url: str) -> sa.Engine:
-    if url.startswith("duckdb:///") and url != "duckdb:///:memory:":
+#: Seconds to wait for another process's hold on the warehouse (``warehouse_lock_timeout``).
+DEFAULT_LOCK_TIMEOUT = 60.0
+
+
+def _busy(url: str, waited: float, what: str) -> WarehouseBusyError:
+    return WarehouseBusyError(
+        f"warehouse {redact(url)!r} is {what} by another process (a running job or `storecast serve`); "
+        f"waited {waited:.0f} s. Try again when it has finished, or wait longer with "
+        "STORECAST_WAREHOUSE_LOCK_TIMEOUT (seconds)"
+    )
+
+
+def _lock_conflict(exc: BaseException) -> bool:
+    """DuckDB refusing a second process (file lock) or a second configuration in this process."""
+    text = str(exc)
+    return "Could not set lock" in text or "Conflicting lock" in text or "different configuration" in text
+
+
+def _wait_for_duckdb(engine: sa.Engine, url: str, lock_timeout: float) -> None:
+    """Connections to a DuckDB file wait for another process's lock instead of failing at once.
+
+    DuckDB lets one process write a file or several read it, never both, so `storecast
+    serve` (reading) and a job (writing) take turns; each holds the file only while it works.
+    """
+
+    @sa.event.listens_for(engine, "do_connect")
+    def connect(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> Any:
+        started = time.monotonic()
+        pause = 0.02
+        while True:
+            try:
+                return dialect.connect(*cargs, **cparams)
+            except Exception as exc:
+                if not _lock_conflict(exc):
+                    raise
+                waited = time.monotonic() - started
+                if waited >= lock_timeout:
+                    raise _busy(url, waited, "locked") from None
+                time.sleep(min(pause, max(0.0, lock_timeout - waited)))
+                pause = min(pause * 2, 0.5)
+
+
+def _read_only_postgres(engine: sa.Engine) -> None:
+    """Every transaction of this engine is read-only (the service never writes through it)."""
+
+    @sa.event.listens_for(engine, "do_connect")
+    def connect(dialect: Any, conn_rec: Any, cargs: Any, cparams: Any) -> None:
+        cparams["options"] = f"{cparams.get('options', '')} -c default_transaction_read_only=on".strip()
+
+
+def make_engine(url: str, *, read_only: bool = False, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> sa.Engine:
+    """An engine for ``url``. A DuckDB file gets no pool: a connection is opened per use and
+    closed after it, so the file is held only while storecast works on it."""
+    duck_file = url.startswith("duckdb:///") and url != "duckdb:///:memory:"
+    if duck_file and not read_only:
         Path(url.removeprefix("duckdb:///")).parent.mkdir(parents=True, exist_ok=True)
+    kwargs: dict[str, Any] = {}
+    if duck_file:
+        kwargs["poolclass"] = sa.pool.NullPool
+        if read_only:
+            kwargs["connect_args"] = {"read_only": True}
     try:
-        return sa.create_engine(url)
+        engine = sa.create_engine(url, **kwargs)
     except Exception as exc:  # bad scheme, missing driver
-        raise ConfigError(f"cannot open warehouse {redact(url)!r}: {exc}") from exc
+        raise ConfigError(f"cannot open warehouse {redact(url)!r}: {scrub(str(exc), url_secrets(url))}") from exc
+    if duck_file:
+        _wait_for_duckdb(engine, url, lock_timeout)
+    elif read_only and engine.dialect.name == "postgresql":
+        _read_only_postgres(engine)
+    return engine
 
 
 @dataclass(frozen=True)
@@ -107,13 +180,28 @@ class Warehouse:
 
     Opening it applies pending migrations (``migrate=False`` skips that, for read-only
     tools that must not write). Use as a context manager or call ``dispose()``.
+
+    ``read_only``: never writes (the service's reads: a DuckDB file opened read-only, so
+    several readers share it; PostgreSQL transactions read-only) and skips migrations.
+    ``lock_timeout``: seconds to wait for another process holding the DuckDB file or
+    PostgreSQL's write lock before ``WarehouseBusyError``.
     """
 
-    def __init__(self, url: str, *, migrate: bool = True) -> None:
+    def __init__(self, url: str, *, migrate: bool = True, read_only: bool = False,
+                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
         self.url = url
-        self.engine = make_engine(url)
-        if migrate:
+        self.read_only = read_only
+        self.lock_timeout = lock_timeout
+        self.engine = make_engine(url, read_only=read_only, lock_timeout=lock_timeout)
+        self._local = threading.local()  # this thread's open transaction, for nesting
+        if migrate and not read_only:
             self.migrate()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, read_only: bool = False, migrate: bool = True) -> Warehouse:
+        """The warehouse ``settings`` name, waiting ``warehouse_lock_timeout`` for its lock."""
+        return cls(settings.resolved_warehouse_url, migrate=migrate, read_only=read_only,
+                   lock_timeout=settings.warehouse_lock_timeout)
 
     def __enter__(self) -> Warehouse:
         return self
@@ -128,25 +216,66 @@ class Warehouse:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
+    def _scrub(self, error: object) -> str:
+        """A driver's error text without the URL's password, should the driver have quoted it."""
+        return scrub(str(error), url_secrets(self.url))
+
     # --- plumbing ------------------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
-        """One transaction holding the warehouse's write lock; rolled back on any error."""
+        """One transaction holding the warehouse's write lock; rolled back on any error.
+
+        Nested calls in the same thread join the outer transaction, so a job can make
+        several writes (and its other commit steps) commit or fail together.
+        """
+        current: sa.Connection | None = getattr(self._local, "conn", None)
+        if current is not None:
+            yield current
+            return
+        self._local.after_commit = []
         try:
             with self.engine.begin() as conn:
                 if self.dialect == "postgresql":
-                    conn.execute(sa.text(r"SELECT pg_advisory_xact_lock(hashtext(current_schema() || '\:storecast'))"))
-                yield conn
+                    self._take_write_lock(conn)
+                self._local.conn = conn
+                try:
+                    yield conn
+                finally:
+                    self._local.conn = None
         except sa.exc.OperationalError as exc:
-            raise ConfigError(f"warehouse {redact(self.url)!r} is unreachable or failed: {exc.orig}") from exc
+            raise ConfigError(f"warehouse {redact(self.url)!r} is unreachable or failed: {self._scrub(exc.orig)}") from exc
+        for step in self._local.after_commit:
+            step()
+
+    def _take_write_lock(self, conn: sa.Connection) -> None:
+        """PostgreSQL: one writer per schema at a time; wait up to ``lock_timeout`` for it."""
+        key = sa.text(r"SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '\:storecast'))")
+        started, pause = time.monotonic(), 0.02
+        while not conn.execute(key).scalar():
+            waited = time.monotonic() - started
+            if waited >= self.lock_timeout:
+                raise _busy(self.url, waited, "being written")
+            time.sleep(pause)
+            pause = min(pause * 2, 0.5)
+
+    def _after_commit(self, step: Callable[[], None]) -> None:
+        """Run ``step`` after the current transaction commits (now, outside one)."""
+        if getattr(self._local, "conn", None) is None:
+            step()
+        else:
+            self._local.after_commit.append(step)
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
+        current: sa.Connection | None = getattr(self._local, "conn", None)
+        if current is not None:  # inside a transaction: read what it has written
+            yield current
+            return
         try:
             with self.engine.connect() as conn:
                 yield conn
         except sa.exc.OperationalError as exc:
-            raise ConfigError(f"warehouse {redact(self.url)!r} is unreachable or failed: {exc.orig}") from exc
+            raise ConfigError(f"warehouse {redact(self.url)!r} is unreachable or failed: {self._scrub(exc.orig)}") from exc
 
     @staticmethod
     def _frame(conn: sa.Connection, stmt: sa.Executable) -> pd.DataFrame:
@@ -241,6 +370,9 @@ class Warehouse:
         so the first reads after a big load use the index instead of scanning everything."""
         if self.dialect != "postgresql" or n_rows < 100_000:
             return
+        self._after_commit(lambda: self._analyze(table))
+
+    def _analyze(self, table: sa.Table) -> None:
         with self.engine.connect() as conn:
             conn.execute(sa.text(f"ANALYZE {table.name}"))
             if table is t.forecasts:

@@ -61,7 +61,8 @@ PAGE = """<!doctype html>
 const ACTUAL = "#1f77b4", PREDICTED = "#d62728";
 const $ = (id) => document.getElementById(id);
 const headers = {};
-const key = new URLSearchParams(location.search).get("key");
+// The key rides in the fragment (#key=...), which browsers never send: it stays out of access logs.
+const key = new URLSearchParams(location.hash.slice(1)).get("key") || new URLSearchParams(location.search).get("key");
 if (key) headers["X-API-Key"] = key;
 async function get(path) {
   const r = await fetch(path, {headers});
