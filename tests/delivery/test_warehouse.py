@@ -125,7 +125,7 @@ def test_write_run_round_trips_forecasts_and_metadata(wh: Warehouse, synthetic_d
     assert len(merged) == len(forecast)
     np.testing.assert_allclose(merged["prediction"], merged["yhat"])
     np.testing.assert_allclose(merged["lo_80_x"], merged["lo_80_y"])
-    assert merged["hi_95_x"].isna().all() and stored["dept"].isna().all()
+    assert merged["hi_95_x"].isna().all() and "dept" not in stored
     assert (stored["cutoff"] == synthetic_dataset.last_week).all()
     backtest = wh.read_forecasts(kind="backtest")
     assert len(backtest) == 6 * 3 and backtest["actual"].notna().all()
@@ -259,7 +259,7 @@ def test_department_data_and_level_mismatch(wh: Warehouse, synthetic_dataset: Da
     pd.testing.assert_frame_equal(back.frame, history.frame, check_like=True)
     assert len(wh.stores()) == 12
     assert wh.read_forecasts(dept=1)["dept"].eq(1).all()
-    with pytest.raises(DataError, match="dept-level sales"):
+    with pytest.raises(DataError, match="keyed by store, dept; this data is keyed by store"):
         _ingest(wh, synthetic_dataset.frame, "store-level")
 
 

@@ -50,7 +50,7 @@ def test_the_service_holds_no_lock_on_the_duckdb_file(
         assert c.get("/stores").status_code == 200 and c.get("/sales/1").status_code == 200
         assert c.get("/ready").json()["warehouse"] is True
         # A job in another process can write at once: the service holds nothing between requests.
-        done = _write_from_another_process(db, "UPDATE sales SET sales = sales + 1 WHERE store = 1")
+        done = _write_from_another_process(db, "UPDATE sales SET sales = sales + 1 WHERE series_id = 1")
         assert done.returncode == 0, done.stderr
         # ... and the service sees the change afterwards.
         sales = c.get("/sales/1?weeks=1").json()["sales"][-1]["sales"]

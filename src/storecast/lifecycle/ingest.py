@@ -88,15 +88,35 @@ def _issue_line(check: str, message: str, rows: list[int]) -> str:
     return f"{check}: {message}{where}"
 
 
-def _quarantine(report: QualityReport) -> pd.DataFrame:
-    """One row per (error, offending file line); errors without rows keep one row with no line."""
-    frame = report.to_frame()
-    frame = frame[frame["severity"] == "error"]
-    reason = frame["message"].where(frame["file"] == report.source, frame["file"] + ": " + frame["message"])
-    return pd.DataFrame({
-        "source_row": frame["row"].to_numpy(), "check": frame["check"].to_numpy(),
-        "severity": frame["severity"].to_numpy(), "reason": reason.to_numpy(),
-    })
+#: Offending file lines quarantined per ingest; the rest are counted per check.
+MAX_QUARANTINE_LINES = 10_000
+
+
+def _quarantine(report: QualityReport, limit: int = MAX_QUARANTINE_LINES) -> pd.DataFrame:
+    """One row per offending file line with every check and reason that hit it (the first
+    ``limit`` lines), one row per check counting the lines beyond them, and one row per
+    error that names no line. Bounded whatever the file: a garbage file costs ``limit`` rows."""
+    by_line: dict[int, list[tuple[str, str]]] = {}
+    unplaced: list[tuple[str, str]] = []
+    beyond: dict[str, int] = {}
+    for issue in report.errors:
+        reason = issue.message if issue.file in (None, report.source) else f"{issue.file}: {issue.message}"
+        if not issue.rows:
+            unplaced.append((issue.check, reason))
+            continue
+        for row in issue.rows:
+            if row in by_line or len(by_line) < limit:
+                by_line.setdefault(int(row), []).append((issue.check, reason))
+            else:
+                beyond[issue.check] = beyond.get(issue.check, 0) + 1
+    lines = sorted(by_line)
+    records = [{"source_row": line, "check": ",".join(dict.fromkeys(c for c, _ in by_line[line])),
+                "severity": "error", "reason": "; ".join(dict.fromkeys(r for _, r in by_line[line]))} for line in lines]
+    records += [{"source_row": None, "check": c, "severity": "error", "reason": r} for c, r in unplaced]
+    records += [{"source_row": None, "check": c, "severity": "error",
+                 "reason": f"{n} more line(s) failed {c} (only the first {limit} offending lines are listed)"}
+                for c, n in sorted(beyond.items())]
+    return pd.DataFrame(records, columns=["source_row", "check", "severity", "reason"])
 
 
 def ingest_job(
@@ -131,27 +151,50 @@ def ingest_job(
                                 warehouse=redact(wh.url))
         say("reading the stored history")
         reference = wh.history()
+        settings = with_stored_declaration(settings, wh)
         say(f"reading and validating {path.name}")
         dataset, report = load(path, settings, fmt, reference=reference, today=today)
         source = dataset.source if dataset is not None else str(path)
         reasons = [_issue_line(i.check, i.message, i.rows) for i in report.errors]
         warnings = [_issue_line(i.check, i.message, i.rows) for i in report.warnings]
         rejection = None
-        if dataset is not None and reference is not None and dataset.level != reference.level:
-            rejection = (f"this file is {dataset.level}-level but the warehouse holds {reference.level}-level sales; "
-                         "use a separate warehouse (--warehouse) for each level")
+        if dataset is not None and reference is not None and dataset.keys != reference.keys:
+            rejection = (f"this file's series are keyed by {', '.join(dataset.keys)} but the warehouse holds data keyed "
+                         f"by {', '.join(reference.keys)}; use a separate warehouse (--warehouse) for each dataset")
             reasons.append(rejection)
         say("writing to the warehouse")
         status, _, message = wh.ingest_sales(
             dataset.frame if dataset is not None else None,
             source=source, content_fingerprint=dataset.fingerprint if dataset is not None else None,
             quarantine=_quarantine(report), quality=report.to_dict(), rejection=rejection,
-            source_rows=dataset.source_rows if dataset is not None else None, **common,
+            source_rows=dataset.source_rows if dataset is not None else None,
+            spec=dataset.spec if dataset is not None else None,
+            declaration=declaration_of(settings, dataset), **common,
         )
         if status == "rejected" and not reasons:
             reasons = [message]
         ingest = wh.read_ingests().set_index("ingest_id").loc[ingest_id]
         return _result(ingest_id, status, source, fp, message, ingest, reasons, warnings, redact(wh.url))
+
+
+def declaration_of(settings: Settings, dataset: object) -> dict[str, Any] | None:
+    """The file-level declaration to record with a declared retailer's data (None for presets)."""
+    if not settings.data.declared or dataset is None:
+        return None
+    return settings.data.model_dump(mode="json")
+
+
+def with_stored_declaration(settings: Settings, wh: Warehouse) -> Settings:
+    """Settings that read a weekly file the way the warehouse's data was declared, when the
+    command declares nothing itself (so `storecast refresh --data week.csv` needs no flags)."""
+    if settings.data.declared:
+        return settings
+    stored = wh.declaration()
+    if not stored:
+        return settings
+    from storecast.data.spec import DataSpec
+
+    return settings.model_copy(update={"data": DataSpec.model_validate(stored)})
 
 
 def _result(

@@ -109,7 +109,7 @@ def run_job(
     files = {"csv": write_predictions_csv(table, dataset.keys, out, spec=dataset.spec, levels=levels)}
     files["parquet"] = publish_forecast(
         settings, dataset, forecast, run_id=run_id, model=model_name, model_version=trained.version.version,
-        metrics=metrics, backtest=own, quality=quality,
+        metrics=metrics, backtest=own, backtest_levels=trained.evaluation.levels, quality=quality,
         details={"promoted": trained.promoted, "promotion_reason": trained.reason, "trigger": "run",
                  "reconciliation": trained.evaluation.method, "delivered": trained.delivered},
     )

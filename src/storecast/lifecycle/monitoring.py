@@ -29,10 +29,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from storecast.config import Settings
-from storecast.data.schema import DEPT, PAST_ONLY, STORE, TARGET, WEEK, Dataset
+from storecast.data.schema import PAST_ONLY, STORE, TARGET, WEEK, Dataset
 from storecast.data.spec import SeriesSpec
 from storecast.delivery.warehouse import Warehouse
 from storecast.delivery.warehouse import tables as wt
@@ -59,6 +58,9 @@ _DEFAULT_RESOLUTION = 0.005
 #: Fewer values than this on either side give no PSI (its sampling noise would alert).
 MIN_PSI_VALUES = 30
 ERROR_COLUMNS = ("run_id", "model_version", "cutoff", "week", "step", "y", "yhat", "error", "ape")
+#: Columns of error frames that are not series keys.
+_ERROR_FIELDS = frozenset({*ERROR_COLUMNS, "actual", "prediction", "abs_pct_error", "computed_at", "level",
+                           "series_id"})
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,7 @@ def weekly_realized(errors: pd.DataFrame) -> pd.DataFrame:
     """
     if errors.empty:
         return pd.DataFrame(columns=[WEEK, "realized_mape", "realized_mape_all_steps", "n"])
-    keys = [c for c in (STORE, DEPT) if c in errors]
+    keys = [c for c in errors.columns if c not in _ERROR_FIELDS]
     rows = []
     for week, part in errors.groupby(WEEK, sort=True):
         nearest = part[part["step"] == part["step"].min()]
@@ -189,16 +191,16 @@ def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 5, resolution: flo
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def _yoy_change(history: pd.DataFrame, name: str) -> pd.DataFrame:
+def _yoy_change(history: pd.DataFrame, name: str, top: str = STORE) -> pd.DataFrame:
     """Per store and week, the change of ``name`` against the same week a year before.
 
     Covariates trend (CPI, fuel) and cycle (temperature), so their raw values always drift;
     their year-over-year change only moves when the economy or the weather really changes.
     Prices change as log ratios; temperature and the unemployment rate as differences.
     """
-    per_store = history[[STORE, WEEK, name]].drop_duplicates([STORE, WEEK]).dropna(subset=[name])
+    per_store = history[[top, WEEK, name]].drop_duplicates([top, WEEK]).dropna(subset=[name])
     before = per_store.assign(**{WEEK: per_store[WEEK] + pd.Timedelta(weeks=52)})
-    pair = per_store.merge(before, on=[STORE, WEEK], suffixes=("", "_ly"))
+    pair = per_store.merge(before, on=[top, WEEK], suffixes=("", "_ly"))
     now, then = pair[name].to_numpy(dtype="float64"), pair[f"{name}_ly"].to_numpy(dtype="float64")
     if name in _DIFFERENCED:
         change = now - then
@@ -217,7 +219,7 @@ def covariate_checks(
     for name in past_only:
         if name not in history or history[name].isna().all():
             continue
-        change = _yoy_change(history, name)
+        change = _yoy_change(history, name, spec.keys[0] if spec is not None else STORE)
         expected = change.loc[change[WEEK] <= trained_to, "change"].to_numpy()
         recent = change[change[WEEK] > trained_to]
         n_weeks = recent[WEEK].nunique()
@@ -236,7 +238,7 @@ def covariate_checks(
     return checks
 
 
-def accuracy_checks(errors: pd.DataFrame, promise_mape: float, settings: Settings) -> list[Check]:
+def accuracy_checks(errors: pd.DataFrame, promise_mape: float, settings: Settings, top: str = STORE) -> list[Check]:
     """Realized MAPE vs the backtest promise, bias, and per-store level shifts, on ``errors``."""
     if errors.empty:
         return [Check("realized_mape", "all", float("nan"), settings.mape_warn_ratio, settings.mape_alert_ratio,
@@ -256,15 +258,16 @@ def accuracy_checks(errors: pd.DataFrame, promise_mape: float, settings: Setting
     shift_pct = settings.level_shift_alert * 100
     checks.append(Check("bias", "all", abs(b), shift_pct / 2, shift_pct, status_of(abs(b), shift_pct / 2, shift_pct),
                         f"forecasts {'over' if b > 0 else 'under'}-forecast by {abs(b):.1f}% over {weeks} weeks"))
-    sums = errors.groupby(STORE)[["y", "yhat"]].sum()
+    top = top if top in errors.columns else STORE
+    sums = errors.groupby(top)[["y", "yhat"]].sum()
     shift = (sums["y"] / sums["yhat"] - 1).replace([np.inf, -np.inf], np.nan)
     for store, value in shift.items():
         dev = abs(float(value))
         status = status_of(dev, settings.level_shift_alert / 2, settings.level_shift_alert)
         if status != "ok":
-            checks.append(Check("level_shift", f"store {store}", dev, settings.level_shift_alert / 2,
+            checks.append(Check("level_shift", f"{top} {store}", dev, settings.level_shift_alert / 2,
                                 settings.level_shift_alert, status,
-                                f"store {store} sells {float(value):+.1%} vs its forecasts over {weeks} weeks"))
+                                f"{top} {store} sells {float(value):+.1%} vs its forecasts over {weeks} weeks"))
     if not any(c.name == "level_shift" for c in checks):
         worst = float(np.nanmax(np.abs(shift.to_numpy()))) if shift.notna().any() else float("nan")
         checks.append(Check("level_shift", "all stores", worst, settings.level_shift_alert / 2,
@@ -281,6 +284,7 @@ def evaluate(
     promise_mape: float,
     trained_to: pd.Timestamp | None,
     now: dt.datetime | None = None,
+    spec: SeriesSpec | None = None,
 ) -> MonitorReport:
     """All checks for the champion trained to ``trained_to`` (see the module docstring)."""
     as_of = pd.Timestamp(history.loc[history[TARGET].notna(), WEEK].max())
@@ -289,9 +293,10 @@ def evaluate(
     recent = errors
     if not errors.empty:
         recent = errors[(errors[WEEK] > window_start) & (errors["cutoff"] >= since)] if "cutoff" in errors else errors[errors[WEEK] > window_start]
-    checks = accuracy_checks(recent, promise_mape, settings)
+    top = spec.keys[0] if spec is not None else STORE
+    checks = accuracy_checks(recent, promise_mape, settings, top)
     if trained_to is not None:
-        checks += covariate_checks(history, trained_to, settings)
+        checks += covariate_checks(history, trained_to, settings, spec)
     stamp = (now or dt.datetime.now(dt.UTC)).isoformat(timespec="seconds")
     return MonitorReport(stamp, str(as_of.date()), champion_version, checks, weekly_realized(errors))
 
@@ -323,12 +328,8 @@ def dispatch_alerts(
 
 # ---- the job: read the warehouse, evaluate, store, alert ----------------------------------------
 def _stored_forecasts(wh: Warehouse) -> pd.DataFrame:
-    """Every stored forecast (not backtest) row whose week's actual has arrived."""
-    f = wt.forecasts
-    stmt = sa.select(f.c.run_id, f.c.model_version, f.c.cutoff, f.c.store, f.c.dept, f.c.week, f.c.step,
-                     f.c.prediction, f.c.actual).where(f.c.kind == "forecast", f.c.actual.is_not(None))
-    with wh.engine.connect() as conn:
-        frame = pd.read_sql(stmt, conn)
+    """Every stored leaf forecast (not backtest) row whose week's actual has arrived."""
+    frame = wh.realized_forecasts()
     frame[WEEK] = pd.to_datetime(frame[WEEK])
     frame["cutoff"] = pd.to_datetime(frame["cutoff"])
     return frame
@@ -356,8 +357,6 @@ def monitor_job(
             raise NotFoundError("the warehouse holds no sales yet; run `storecast run` first")
         keys = history.keys
         stored = _stored_forecasts(wh)
-        if DEPT not in keys:
-            stored = stored.drop(columns=[DEPT])
         errors = _errors_from_stored(stored, keys)
         champion = registry.champion()
         if champion is not None:
@@ -367,16 +366,16 @@ def monitor_job(
         else:
             mine, trained_to, promise = errors.iloc[0:0], None, float("nan")
         report = evaluate(history.frame, mine, settings=settings, champion_version=champion.version if champion else None,
-                          promise_mape=promise, trained_to=trained_to)
+                          promise_mape=promise, trained_to=trained_to, spec=history.spec)
         report.weekly = weekly_realized(errors)
-        _store(wh, errors, report)
+        _store(wh, errors, report, keys)
     if notify:
         dispatch_alerts(report.alerts, settings, context={"as_of": report.as_of,
                                                           "champion_version": report.champion_version})
     return report
 
 
-def _store(wh: Warehouse, errors: pd.DataFrame, report: MonitorReport) -> None:
+def _store(wh: Warehouse, errors: pd.DataFrame, report: MonitorReport, keys: list[str]) -> None:
     """Append the new realized errors (run and week not stored yet) and this check run."""
     if not errors.empty:
         done = wh.read_forecast_errors()[["run_id", WEEK]].drop_duplicates()
@@ -385,7 +384,8 @@ def _store(wh: Warehouse, errors: pd.DataFrame, report: MonitorReport) -> None:
         fresh = fresh[fresh["_done"].isna()]
         if not fresh.empty:
             rows = fresh.rename(columns={"y": "actual", "yhat": "prediction", "ape": "abs_pct_error"})
-            wh.write_forecast_errors(rows[[c for c in (col.name for col in wt.forecast_errors.columns) if c in rows]])
+            wanted = [*keys, *(c for c in (col.name for col in wt.forecast_errors.columns) if c in rows)]
+            wh.write_forecast_errors(rows[wanted])
     checks = report.checks_frame()
     if checks.empty:
         return
@@ -429,5 +429,6 @@ def accuracy_frames(settings: Settings) -> dict[str, pd.DataFrame]:
         return pd.DataFrame(rows, columns=[column, "mape", "bias", "n"])
 
     checks = latest_checks(settings)
-    return {"weekly": weekly_realized(errors), "by_store": by(STORE), "by_step": by("step"),
+    top = next((c for c in errors.columns if c not in _ERROR_FIELDS), STORE)
+    return {"weekly": weekly_realized(errors), "by_store": by(top), "by_step": by("step"),
             "checks": checks if checks is not None else pd.DataFrame(columns=["check", "subject", "status", "value", "message"])}

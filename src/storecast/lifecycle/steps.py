@@ -108,6 +108,7 @@ def publish_forecast(
     model_version: str | None,
     metrics: dict[str, float],
     backtest: pd.DataFrame | None = None,
+    backtest_levels: dict[tuple[str, ...], pd.DataFrame] | None = None,
     quality: QualityReport | None = None,
     details: dict[str, object] | None = None,
     write_history: bool = True,
@@ -126,5 +127,19 @@ def publish_forecast(
     )
     with Warehouse.from_settings(settings) as wh:
         wh.write_run(record, forecast.leaves, backtest=backtest, history=dataset if write_history else None,
-                     quality=quality.to_dict() if quality is not None else None)
+                     quality=quality.to_dict() if quality is not None else None, spec=dataset.spec,
+                     levels=_level_rows(forecast.levels, backtest_levels),
+                     declaration=settings.data.model_dump(mode="json") if settings.data.declared else None)
     return path
+
+
+def _level_rows(
+    forecast: dict[tuple[str, ...], pd.DataFrame], backtest: dict[tuple[str, ...], pd.DataFrame] | None
+) -> dict[tuple[str, ...], pd.DataFrame]:
+    """Aggregate levels' forecast rows and, where given, their backtest rows, per level."""
+    out = dict(forecast)
+    for level, frame in (backtest or {}).items():
+        if frame.empty:
+            continue
+        out[level] = pd.concat([out[level], frame], ignore_index=True) if level in out else frame
+    return out

@@ -7,22 +7,17 @@ from typing import Literal
 
 import pandas as pd
 
-from storecast.data.schema import DEPT, STORE, WEEK
+from storecast.data.schema import WEEK
 from storecast.delivery.files import write_atomic, write_text_atomic
-from storecast.delivery.predictions import predictions_table, render_predictions_csv
+from storecast.delivery.predictions import (
+    predictions_table,
+    render_generic_csv,
+    render_predictions_csv,
+)
 from storecast.delivery.warehouse.store import BACKTEST, FORECAST, Warehouse
 from storecast.errors import UsageError
 
 ExportFormat = Literal["csv", "parquet"]
-
-
-def _canonical(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    out = frame.copy()
-    for key in keys:
-        out[key] = out[key].astype("int64")
-    if DEPT not in keys and DEPT in out.columns:
-        out = out.drop(columns=[DEPT])
-    return out
 
 
 def run_predictions_table(wh: Warehouse, run_id: str | None = None) -> tuple[pd.DataFrame, list[str]]:
@@ -32,13 +27,30 @@ def run_predictions_table(wh: Warehouse, run_id: str | None = None) -> tuple[pd.
     since the run shows the restated values).
     """
     run = wh.read_run(run_id)
-    rows = wh.read_forecasts(run["run_id"], kind=None)
-    keys = [STORE, DEPT] if run["level"] == "dept" else [STORE]
-    rows = _canonical(rows, keys).rename(columns={"prediction": "yhat"})
+    spec = wh.spec()
+    keys = list(spec.keys) if spec is not None else ["store"]
+    rows = wh.read_forecasts(run["run_id"], kind=None).rename(columns={"prediction": "yhat"})
     series = rows.loc[rows["kind"] == FORECAST, keys].drop_duplicates()
-    history = _canonical(wh.read_sales(until=run["cutoff"]), keys).merge(series, on=keys)
+    history = wh.read_sales(until=run["cutoff"]).merge(series, on=keys)
     table = predictions_table(history, rows[rows["kind"] == BACKTEST], rows[rows["kind"] == FORECAST], keys)
     return table, keys
+
+
+def _levels(wh: Warehouse, run_id: str, keys: list[str]) -> dict[tuple[str, ...], pd.DataFrame]:
+    """The aggregate levels' tables of a declared retailer's run (its ``sales_predictions.csv``)."""
+    from storecast.data.schema import TARGET
+
+    run = wh.read_run(run_id)
+    out = {}
+    history = wh.read_sales(until=run["cutoff"])
+    for i in range(len(keys)):
+        level = tuple(keys[:i])
+        rows = wh.read_forecasts(run_id, kind=None, level=level).rename(columns={"prediction": "yhat"})
+        if rows.empty:
+            continue
+        totals = history.groupby([*level, WEEK], as_index=False)[TARGET].sum(min_count=1)
+        out[level] = predictions_table(totals, rows[rows["kind"] == BACKTEST], rows[rows["kind"] == FORECAST], list(level))
+    return out
 
 
 def export_name(run_id: str, fmt: str) -> str:
@@ -58,9 +70,15 @@ def export_run(wh: Warehouse, run_id: str | None, fmt: str, out: Path) -> Path:
     resolved = wh.resolve_run(run_id)
     if out.is_dir():
         out = out / export_name(resolved, fmt)
+    spec = wh.spec()
     if fmt == "csv":
         table, keys = run_predictions_table(wh, resolved)
+        if spec is not None and spec.preset is None:
+            return write_text_atomic(out, render_generic_csv(table, keys, _levels(wh, resolved, keys)))
         return write_text_atomic(out, render_predictions_csv(table, keys))
-    rows = wh.read_forecasts(resolved, kind=None)
-    rows = rows.sort_values(["kind", STORE, DEPT, "cutoff", WEEK], kind="stable", ignore_index=True)
+    generic = spec is not None and spec.preset is None
+    rows = wh.read_forecasts(resolved, kind=None, all_levels=generic)
+    keys = list(spec.keys) if spec is not None else []
+    rows = rows.sort_values([c for c in ("kind", "level", *keys, "cutoff", WEEK) if c in rows], kind="stable",
+                            ignore_index=True, na_position="first")
     return write_atomic(out, lambda handle: rows.to_parquet(handle, index=False))

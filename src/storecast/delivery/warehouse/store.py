@@ -11,9 +11,9 @@ import datetime as dt
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,12 +21,24 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from storecast.data.schema import DEPT, STORE, TARGET, WEEK, Dataset, Level
+from storecast.data.schema import TARGET, WEEK, Dataset, Level
+from storecast.data.spec import SeriesSpec, legacy_spec
+from storecast.delivery.predictions import format_amounts
 from storecast.delivery.warehouse import tables as t
 from storecast.delivery.warehouse.bulk import bulk_insert
+from storecast.delivery.warehouse.series import (
+    declare,
+    declared_declaration,
+    declared_spec,
+    ensure_columns,
+    key_frame,
+    level_name,
+    reflect,
+    refresh_views,
+    series_ids,
+)
 from storecast.errors import (
     ConfigError,
-    DataError,
     NotFoundError,
     StorecastError,
     WarehouseBusyError,
@@ -147,7 +159,7 @@ class SalesMerge:
     new: int
     restated: int
     unchanged: int
-    restatements: pd.DataFrame  # store, dept, week, old_sales, new_sales (for messages)
+    restatements: pd.DataFrame  # keys, week, old_sales, new_sales, source_row (for messages)
     applied: bool
     first_week: dt.date | None
     last_week: dt.date | None
@@ -315,6 +327,33 @@ class Warehouse:
         with self._read() as conn:
             return int(conn.execute(sa.select(sa.func.max(t.schema_version.c.version))).scalar() or 0)
 
+    # --- the dataset ------------------------------------------------------------------------
+    def spec(self) -> SeriesSpec | None:
+        """The declaration of the data this warehouse holds (``None`` before any data)."""
+        with self._read() as conn:
+            return declared_spec(conn)
+
+    def declaration(self) -> dict[str, Any] | None:
+        """The file-level declaration (``DataSpec`` fields) the data was last read with."""
+        with self._read() as conn:
+            return declared_declaration(conn)
+
+    def _declare(self, conn: sa.Connection, spec: SeriesSpec, frame: pd.DataFrame | None = None,
+                 declaration: dict[str, Any] | None = None) -> None:
+        declare(conn, spec, declaration)
+        if frame is not None:
+            drivers = [c for c in (*spec.known_future, *spec.past_only, *spec.static) if c in frame.columns]
+            ensure_columns(conn, "sales", frame, drivers)
+        refresh_views(conn, spec)
+
+    def _spec_or_legacy(self, conn: sa.Connection, frame: pd.DataFrame | None = None) -> SeriesSpec:
+        stored = declared_spec(conn)
+        if stored is not None:
+            return stored
+        if frame is not None:
+            return legacy_spec(frame)
+        raise NotFoundError("the warehouse holds no data yet; run `storecast run` or ingest a file first")
+
     # --- runs and forecasts ----------------------------------------------------------------
     def write_run(
         self,
@@ -324,34 +363,55 @@ class Warehouse:
         backtest: pd.DataFrame | None = None,
         history: Dataset | None = None,
         quality: dict[str, Any] | None = None,
+        levels: dict[tuple[str, ...], pd.DataFrame] | None = None,
+        spec: SeriesSpec | None = None,
+        declaration: dict[str, Any] | None = None,
     ) -> None:
         """Store a run in one transaction, replacing any earlier rows of the same run id.
 
-        ``forecast``: keys, week, step, ``yhat`` (or ``prediction``), optional lo/hi bounds.
-        ``backtest``: the run's out-of-sample predictions (keys, week, step, yhat, cutoff,
-        optional ``y``), so a stored run can be re-exported exactly. ``history``: the sales
-        the run used; merged into ``sales`` (new weeks appended, changed weeks restated
-        with the old values kept in ``sales_restatements``).
+        ``forecast``: keys, week, step, ``yhat`` (or ``prediction``), optional bands and
+        quantiles ``q<level>``. ``backtest``: the run's out-of-sample predictions (keys, week,
+        step, yhat, cutoff, optional ``y``), so a stored run can be re-exported exactly.
+        ``levels``: forecasts of aggregate levels (a key prefix -> its frame). ``history``:
+        the sales the run used; merged into ``sales`` (new weeks appended, changed weeks
+        restated with the old values kept in ``sales_restatements``).
         """
-        parts = [self._forecast_rows(forecast, record, FORECAST)]
-        if backtest is not None and not backtest.empty:
-            parts.append(self._forecast_rows(backtest, record, BACKTEST))
-        keys = [STORE, DEPT] if DEPT in forecast.columns else [STORE]
-        n_series = record.n_series or int(forecast[keys].drop_duplicates().shape[0])
-        n_rows = sum(len(p) for p in parts)
+        spec = spec or (history.spec if history is not None else None)
         with self.transaction() as conn:
+            spec = spec or self._spec_or_legacy(conn, forecast)
+            keys = list(spec.keys)
+            self._declare(conn, spec, history.frame if history is not None else None, declaration)
             if history is not None:
                 ingest_id = f"run-{record.run_id}-{utcnow():%Y%m%dT%H%M%S%f}"
-                merge = self._merge_sales(conn, history.frame, ingest_id, allow_restatement=True)
+                merge = self._merge_sales(conn, history.frame, ingest_id, spec=spec, allow_restatement=True)
                 if merge.new or merge.restated:
                     self._insert_ingest(conn, ingest_id, source=history.source, file_fingerprint=history.fingerprint,
                                         content_fingerprint=history.fingerprint, status="accepted",
                                         total=len(history.frame), merge=merge, rejected=0,
                                         message=f"history of run {record.run_id}", started_at=utcnow())
-            for table in (t.forecasts, t.forecast_runs, t.quality_reports):
-                conn.execute(table.delete().where(table.c.run_id == record.run_id))
-            for part in parts:  # one bulk load each: concatenating would copy every column
-                bulk_insert(conn, t.forecasts, part)
+            parts = [(forecast, keys, FORECAST)]
+            if backtest is not None and not backtest.empty:
+                parts.append((backtest, keys, BACKTEST))
+            for level, frame in (levels or {}).items():
+                past = frame["cutoff"].notna() if "cutoff" in frame else pd.Series(False, index=frame.index)
+                if (~past).any():
+                    parts.append((frame[~past].drop(columns=["cutoff"], errors="ignore"), list(level), FORECAST))
+                if past.any():
+                    parts.append((frame[past], list(level), BACKTEST))
+            rows = [self._forecast_rows(conn, frame, level, record, kind) for frame, level, kind in parts]
+            extra = sorted({c for r in rows for c in r.columns if _is_quantile(c)}, key=lambda c: float(c[1:]))
+            if extra:
+                added = ensure_columns(conn, "forecasts", rows[0].assign(**{c: 0.0 for c in extra if c not in rows[0]}), extra)
+                if added:
+                    refresh_views(conn, spec)
+            table = reflect(conn, "forecasts") if extra else t.forecasts
+            n_series = record.n_series or int(forecast[keys].drop_duplicates().shape[0])
+            n_rows = sum(len(r) for r in rows)
+            for name in ("forecasts", "forecast_runs", "quality_reports"):
+                tbl = t.metadata.tables[name]
+                conn.execute(tbl.delete().where(tbl.c.run_id == record.run_id))
+            for part in rows:  # one bulk load each: concatenating would copy every column
+                bulk_insert(conn, table, part)
             self._fill_actuals(conn, t.forecasts.c.run_id == record.run_id)
             conn.execute(t.forecast_runs.insert().values(
                 run_id=record.run_id, created_at=record.created_at or utcnow(), model=record.model,
@@ -376,34 +436,44 @@ class Warehouse:
         with self.engine.connect() as conn:
             conn.execute(sa.text(f"ANALYZE {table.name}"))
             if table is t.forecasts:
-                conn.execute(sa.text("SELECT brin_summarize_new_values('ix_forecasts_run_store')"))
+                conn.execute(sa.text("SELECT brin_summarize_new_values('ix_forecasts_run_series')"))
             conn.commit()
 
     @staticmethod
-    def _forecast_rows(frame: pd.DataFrame, record: RunRecord, kind: str) -> pd.DataFrame:
+    def _forecast_rows(conn: sa.Connection, frame: pd.DataFrame, level: list[str], record: RunRecord,
+                       kind: str) -> pd.DataFrame:
         """The ``forecasts`` columns of ``frame``, built without copying the big ones."""
         names = {"yhat": "prediction", "y": "actual"}
-        columns: dict[str, object] = {names.get(c, c): frame[c].to_numpy() for c in frame.columns}
-        missing = {STORE, WEEK, "step", "prediction"} - set(columns)
+        missing = {WEEK, "step"} - set(frame.columns) | ({"yhat", "prediction"} - set(frame.columns)
+                                                         if not ({"yhat", "prediction"} & set(frame.columns)) else set())
+        missing |= set(level) - set(frame.columns)
         if missing:
             raise StorecastError(f"{kind} frame of run {record.run_id} lacks columns {sorted(missing)}")
+        fixed = {c.name for c in t.forecasts.columns}
+        columns: dict[str, object] = {}
+        for c in frame.columns:
+            name = names.get(c, c)
+            if name in fixed or _is_quantile(name):
+                columns[name] = frame[c].to_numpy()
         n = len(frame)
 
         def constant(value: object) -> pd.Categorical:
             return pd.Categorical.from_codes(np.zeros(n, dtype="int8"), categories=[value])
 
+        columns["series_id"] = series_ids(conn, frame, level)
         if kind == FORECAST or "cutoff" not in columns:
             columns["cutoff"] = np.full(n, pd.Timestamp(record.cutoff).to_datetime64())
         columns.update(run_id=constant(record.run_id), kind=constant(kind), model=constant(record.model))
         if record.model_version is not None:
             columns["model_version"] = constant(record.model_version)
         wanted = [c.name for c in t.forecasts.columns if c.name in columns]
+        wanted += sorted((c for c in columns if _is_quantile(c)), key=lambda c: float(c[1:]))
         return pd.DataFrame({c: columns[c] for c in wanted}, copy=False)
 
     def _fill_actuals(self, conn: sa.Connection, where: sa.ColumnElement[bool]) -> None:
-        """Copy known sales into ``forecasts.actual`` for the rows matching ``where``."""
+        """Copy known sales into ``forecasts.actual`` for the rows matching ``where`` (leaf series)."""
         f, s = t.forecasts, t.sales
-        match = sa.and_(s.c.store == f.c.store, s.c.dept.is_not_distinct_from(f.c.dept), s.c.week == f.c.week)
+        match = sa.and_(s.c.series_id == f.c.series_id, s.c.week == f.c.week)
         actual = sa.select(s.c.sales).where(match).scalar_subquery()
         exists = sa.exists().where(match)
         conn.execute(f.update().where(where, exists).values(actual=actual))
@@ -452,177 +522,246 @@ class Warehouse:
         runs = self.read_runs()
         return runs[runs["run_id"] == run_id].iloc[0].to_dict()
 
+    def _keyed(self, conn: sa.Connection, frame: pd.DataFrame, spec: SeriesSpec, *, level_column: bool = False) -> pd.DataFrame:
+        """``frame`` (with ``series_id``) with the key columns (and the level) instead of the id."""
+        keyed = key_frame(conn, spec)
+        if not level_column:
+            keyed = keyed.drop(columns="level")
+        out = frame.merge(keyed, on="series_id", how="left").drop(columns="series_id")
+        first = [*(["level"] if level_column else []), *spec.keys]
+        return out[[*first, *[c for c in out.columns if c not in first]]]
+
+    @staticmethod
+    def _key_filter(spec: SeriesSpec, filters: dict[str, Any]) -> list[sa.ColumnElement[bool]]:
+        s = t.series
+        conds = []
+        for name, value in filters.items():
+            if value is None:
+                continue
+            if name not in spec.keys:
+                raise NotFoundError(f"no key column {name!r}; the data's keys are {', '.join(spec.keys)}")
+            i = spec.keys.index(name)
+            conds.append(s.c[t.KEY_COLUMNS[i]] == (str(int(value)) if isinstance(value, (int, np.integer)) else str(value)))
+        return conds
+
     def read_forecasts(
         self,
         run_id: str | None = None,
-        store: int | None = None,
-        dept: int | None = None,
+        store: Any = None,
+        dept: Any = None,
         week: Any = None,
         *,
         kind: str | None = FORECAST,
+        keys: dict[str, Any] | None = None,
+        level: Sequence[str] | None = None,
+        all_levels: bool = False,
     ) -> pd.DataFrame:
-        """Rows of one run (default: the latest), optionally one store/dept/week.
+        """Rows of one run (default: the latest), optionally of some series or one week.
 
-        ``kind``: ``forecast`` (default), ``backtest``, or ``None`` for both.
+        ``kind``: ``forecast`` (default), ``backtest``, or ``None`` for both. ``keys`` filters
+        by key values (``store``/``dept`` are the Walmart shorthand); rows are the leaves,
+        another ``level`` (a key prefix, ``()`` = total), or every level with ``all_levels``
+        (then a ``level`` column names each row's).
         """
         run_id = self.resolve_run(run_id)
-        f = t.forecasts
-        stmt = sa.select(f).where(f.c.run_id == run_id)
-        if kind is not None:
-            stmt = stmt.where(f.c.kind == kind)
-        if store is not None:
-            stmt = stmt.where(f.c.store == int(store))
-        if dept is not None:
-            stmt = stmt.where(f.c.dept == int(dept))
-        if week is not None:
-            stmt = stmt.where(f.c.week == pd.Timestamp(week).date())
-        stmt = stmt.order_by(f.c.kind, f.c.store, f.c.dept, f.c.cutoff, f.c.week)
+        s = t.series
         with self._read() as conn:
-            return self._frame(conn, stmt)
+            spec = self._spec_or_legacy(conn)
+            filters = {**({"store": store} if store is not None else {}), **({"dept": dept} if dept is not None else {}),
+                       **(keys or {})}
+            table = reflect(conn, "forecasts")
+            stmt = sa.select(table).join(s, s.c.series_id == table.c.series_id).where(table.c.run_id == run_id)
+            if not all_levels:
+                stmt = stmt.where(s.c.level == level_name(spec.keys if level is None else level))
+            if kind is not None:
+                stmt = stmt.where(table.c.kind == kind)
+            for cond in self._key_filter(spec, filters):
+                stmt = stmt.where(cond)
+            if week is not None:
+                stmt = stmt.where(table.c.week == pd.Timestamp(week).date())
+            frame = self._frame(conn, stmt)
+            out = self._keyed(conn, frame, spec, level_column=all_levels)
+        order = [c for c in ("kind", "level", *spec.keys, "cutoff", WEEK) if c in out.columns]
+        out = out.sort_values(order, kind="stable", na_position="first").reset_index(drop=True)
+        if not all_levels and level is not None:
+            out = out.drop(columns=[k for k in spec.keys if k not in level])
+        return out
+
+    def realized_forecasts(self) -> pd.DataFrame:
+        """Every stored leaf forecast (not backtest) whose week's actual has arrived: keys,
+        run_id, model_version, cutoff, week, step, prediction, actual (for monitoring)."""
+        f, s = t.forecasts, t.series
+        with self._read() as conn:
+            spec = declared_spec(conn)
+            if spec is None:
+                return pd.DataFrame(columns=["store", "run_id", "model_version", "cutoff", WEEK, "step", "prediction",
+                                             "actual"])
+            stmt = (sa.select(f.c.run_id, f.c.model_version, f.c.cutoff, f.c.series_id, f.c.week, f.c.step,
+                              f.c.prediction, f.c.actual)
+                    .join(s, s.c.series_id == f.c.series_id)
+                    .where(f.c.kind == FORECAST, f.c.actual.is_not(None), s.c.level == level_name(spec.keys)))
+            frame = self._frame(conn, stmt)
+            return self._keyed(conn, frame, spec)
 
     # --- sales history -----------------------------------------------------------------------
     def read_sales(
         self,
-        store: int | None = None,
+        store: Any = None,
         since: Any = None,
         *,
-        dept: int | None = None,
+        dept: Any = None,
         until: Any = None,
+        keys: dict[str, Any] | None = None,
     ) -> pd.DataFrame:
-        """Stored history rows (all columns of ``sales``), sorted by series and week."""
-        s = t.sales
-        stmt = sa.select(s)
-        if store is not None:
-            stmt = stmt.where(s.c.store == int(store))
-        if dept is not None:
-            stmt = stmt.where(s.c.dept == int(dept))
-        if since is not None:
-            stmt = stmt.where(s.c.week >= pd.Timestamp(since).date())
-        if until is not None:
-            stmt = stmt.where(s.c.week <= pd.Timestamp(until).date())
+        """Stored history rows (keys by name, week, sales, drivers, ingest_id), sorted by series
+        and week. ``keys`` filters by key values (``store``/``dept``: the Walmart shorthand)."""
+        s = t.series
         with self._read() as conn:
-            return self._frame(conn, stmt.order_by(s.c.store, s.c.dept, s.c.week))
+            stored = declared_spec(conn)
+            if stored is None:
+                return pd.DataFrame(columns=["store", WEEK, TARGET])
+            table = reflect(conn, "sales")
+            stmt = sa.select(table).join(s, s.c.series_id == table.c.series_id)
+            filters = {**({"store": store} if store is not None else {}), **({"dept": dept} if dept is not None else {}),
+                       **(keys or {})}
+            for cond in self._key_filter(stored, filters):
+                stmt = stmt.where(cond)
+            if since is not None:
+                stmt = stmt.where(table.c.week >= pd.Timestamp(since).date())
+            if until is not None:
+                stmt = stmt.where(table.c.week <= pd.Timestamp(until).date())
+            frame = self._frame(conn, stmt)
+            out = self._keyed(conn, frame, stored)
+        return out.sort_values([*stored.keys, WEEK], kind="stable").reset_index(drop=True)
 
     def history(self) -> Dataset | None:
         """The stored history as a canonical ``Dataset`` (``None`` when ``sales`` is empty)."""
+        with self._read() as conn:
+            spec = declared_spec(conn)
+        if spec is None:
+            return None
         frame = self.read_sales()
         if frame.empty:
             return None
         frame = frame.drop(columns=["ingest_id"])
-        empty = [c for c in frame.columns if c not in {STORE, DEPT, WEEK, TARGET} and frame[c].isna().all()]
+        drivers = [c for c in frame.columns if c not in {*spec.keys, WEEK, TARGET}]
+        empty = [c for c in drivers if frame[c].isna().all()]
         frame = frame.drop(columns=empty)
-        if frame[DEPT].isna().all():
-            frame = frame.drop(columns=[DEPT])
-        else:
-            frame[DEPT] = frame[DEPT].astype("int64")
-        frame[STORE] = frame[STORE].astype("int64")
-        frame["is_holiday"] = frame["is_holiday"].astype(bool)
+        for key, kind in zip(spec.keys, spec.key_types, strict=True):
+            frame[key] = frame[key].astype("int64") if kind == "int" else frame[key].astype(object)
+        if "is_holiday" in frame:
+            frame["is_holiday"] = frame["is_holiday"].astype(bool)
+        frame[TARGET] = frame[TARGET].astype("float64")
         for name in frame.columns:
-            if name not in {STORE, DEPT, WEEK, "is_holiday", "store_type"}:
-                frame[name] = frame[name].astype("float64")
-        return Dataset.from_frame(frame, source=f"warehouse {redact(self.url)}")
+            if name in {*spec.keys, WEEK, TARGET, "is_holiday"}:
+                continue
+            if pd.api.types.is_numeric_dtype(frame[name]) or frame[name].map(lambda v: v is None or isinstance(v, (int, float))).all():
+                frame[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+        keep = set(frame.columns)
+        spec = replace(spec, known_future=tuple(c for c in spec.known_future if c in keep),
+                       past_only=tuple(c for c in spec.past_only if c in keep),
+                       static=tuple(c for c in spec.static if c in keep))
+        return Dataset.from_frame(frame, source=f"warehouse {redact(self.url)}", spec=spec)
 
     def stores(self) -> pd.DataFrame:
-        """Every stored series: store, dept (NULL at store level), first/last actual week, weeks."""
+        """Every stored leaf series: its keys, first/last actual week and weeks held."""
         s = t.sales
         stmt = (
-            sa.select(s.c.store, s.c.dept, sa.func.min(s.c.week).label("first_week"),
+            sa.select(s.c.series_id, sa.func.min(s.c.week).label("first_week"),
                       sa.func.max(s.c.week).label("last_week"), sa.func.count().label("n_weeks"))
-            .group_by(s.c.store, s.c.dept)
-            .order_by(s.c.store, s.c.dept)
+            .group_by(s.c.series_id)
         )
         with self._read() as conn:
-            return self._frame(conn, stmt)
+            spec = declared_spec(conn)
+            frame = self._frame(conn, stmt)
+            if spec is None:
+                return pd.DataFrame(columns=["store", "first_week", "last_week", "n_weeks"])
+            out = self._keyed(conn, frame, spec)
+        return out.sort_values(list(spec.keys), kind="stable").reset_index(drop=True)
 
-    def sales_level(self, conn: sa.Connection | None = None) -> Level | None:
-        stmt = sa.select(t.sales.c.dept).limit(1)
-        if conn is None:
-            with self._read() as own:
-                row = own.execute(stmt).first()
-        else:
-            row = conn.execute(stmt).first()
-        if row is None:
-            return None
-        return "store" if row[0] is None else "dept"
+    series_summary = stores
 
     def _merge_sales(
-        self, conn: sa.Connection, frame: pd.DataFrame, ingest_id: str, *, allow_restatement: bool,
+        self, conn: sa.Connection, frame: pd.DataFrame, ingest_id: str, *, spec: SeriesSpec, allow_restatement: bool,
         source_rows: np.ndarray | None = None,
     ) -> SalesMerge:
         """Compare ``frame`` with stored sales and, unless it restates without permission, apply it.
 
         New series-weeks are appended; identical ones are left alone; changed ones are
         restated: their old values go to ``sales_restatements`` and the new ones replace them.
+        Vectorised: one read of the stored weeks the frame touches, column-wise comparisons.
         """
-        level: Level = "dept" if DEPT in frame.columns else "store"
-        stored_level = self.sales_level(conn)
-        if stored_level is not None and stored_level != level:
-            raise DataError(
-                f"the warehouse holds {stored_level}-level sales; this data is {level}-level. "
-                "Use a separate warehouse (--warehouse) for each level"
-            )
-        keys = [STORE, DEPT, WEEK]
-        values = list(t.SALES_VALUES)
-        incoming = frame[[c for c in frame.columns if c in {col.name for col in t.sales.columns}]].copy()
-        for name in [DEPT, *values]:
-            if name not in incoming.columns:
-                incoming[name] = None if name in {DEPT, "store_type"} else np.nan
-        incoming[WEEK] = pd.to_datetime(incoming[WEEK])
-        if incoming.empty:
+        keys = list(spec.keys)
+        if frame.empty:
             return SalesMerge(0, 0, 0, pd.DataFrame(), True, None, None)
+        table = reflect(conn, "sales")
+        values = [c.name for c in table.columns if c.name not in t.SALES_FIXED or c.name == TARGET]
+        incoming = pd.DataFrame({k: frame[k].to_numpy() for k in keys})
+        incoming[WEEK] = pd.to_datetime(frame[WEEK]).to_numpy()
+        for name in values:
+            incoming[name] = frame[name].to_numpy() if name in frame.columns else None
+        ids = series_ids(conn, incoming, keys, create=False)
+        incoming["series_id"] = ids
         lo, hi = incoming[WEEK].min(), incoming[WEEK].max()
-        s = t.sales
-        stored = self._frame(conn, sa.select(s).where(s.c.week.between(lo.date(), hi.date())))
-        stored[WEEK] = pd.to_datetime(stored[WEEK])
-        # NULL dept never equals NULL in a merge key; use a sentinel just for the join.
-        known = source_rows is not None and len(source_rows) == len(incoming)
-        incoming["_row"] = pd.array(source_rows if known else [None] * len(incoming), dtype="Int64")
-        join_in = incoming.assign(_dept=incoming[DEPT].astype("Float64").fillna(-1).astype("int64"))
-        join_st = stored.assign(_dept=stored[DEPT].astype("Float64").fillna(-1).astype("int64"))
-        on = [STORE, "_dept", WEEK]
-        merged = join_in.merge(join_st[[*on, *values, "ingest_id"]], on=on, how="left",
-                               suffixes=("", "_old"), indicator=True)
+        known = ids[ids >= 0]
+        stored = pd.DataFrame(columns=["series_id", WEEK, *values, "ingest_id"])
+        if len(known):
+            stmt = sa.select(table).where(table.c.week.between(lo.date(), hi.date()))
+            if len(np.unique(known)) < 5000:
+                stmt = stmt.where(table.c.series_id.in_(np.unique(known).tolist()))
+            stored = self._frame(conn, stmt)
+            stored[WEEK] = pd.to_datetime(stored[WEEK])
+        row_numbers = source_rows if source_rows is not None and len(source_rows) == len(incoming) else None
+        incoming["_row"] = pd.array(row_numbers if row_numbers is not None else [None] * len(incoming), dtype="Int64")
+        merged = incoming.merge(stored, on=["series_id", WEEK], how="left", suffixes=("", "_old"), indicator=True)
         is_new = (merged["_merge"] == "left_only").to_numpy()
         old = merged[~is_new]
-        same = np.ones(len(old), dtype=bool)
-        for name in values:
-            same &= _same(old[name], old[f"{name}_old"])
-        changed = old[~same]
+        differs = {name: ~_same(old[name], old[f"{name}_old"]) for name in values}
+        changed_mask = np.zeros(len(old), dtype=bool)
+        for mask in differs.values():
+            changed_mask |= mask
+        changed = old[changed_mask]
         restatements = pd.DataFrame({
-            STORE: changed[STORE].to_numpy(), DEPT: changed[DEPT].to_numpy(), WEEK: changed[WEEK].to_numpy(),
+            **{k: changed[k].to_numpy() for k in keys}, WEEK: changed[WEEK].to_numpy(),
             "old_sales": changed[f"{TARGET}_old"].to_numpy(), "new_sales": changed[TARGET].to_numpy(),
             "source_row": changed["_row"].to_numpy(),
         })
-        merge = SalesMerge(int(is_new.sum()), len(changed), int(same.sum()), restatements,
+        merge = SalesMerge(int(is_new.sum()), len(changed), int((~changed_mask).sum()), restatements,
                            applied=allow_restatement or changed.empty,
                            first_week=lo.date(), last_week=hi.date())
         if not merge.applied or (merge.new == 0 and merge.restated == 0):
             return merge
         now = utcnow()
-        to_insert = [merged.loc[is_new, [*keys, *values]].assign(ingest_id=ingest_id)]
+        new_rows = merged[is_new]
+        new_ids = series_ids(conn, new_rows, keys)  # creates the series seen for the first time
+        to_insert = [new_rows[[WEEK, *values]].assign(series_id=new_ids, ingest_id=ingest_id)]
         if not changed.empty:
-            audit = restatements.drop(columns=["source_row"]).assign(
-                ingest_id=ingest_id, restated_at=now, old_ingest_id=changed["ingest_id"].to_numpy(),
-                old_values=[
-                    _json({n: row[f"{n}_old"] for n in values if not _same(pd.Series([row[n]]), pd.Series([row[f"{n}_old"]]))[0]})
-                    for _, row in changed.iterrows()
-                ],
-            )
+            audit = pd.DataFrame({
+                "series_id": changed["series_id"].to_numpy(), WEEK: changed[WEEK].to_numpy(),
+                "old_sales": changed[f"{TARGET}_old"].to_numpy(), "new_sales": changed[TARGET].to_numpy(),
+                "ingest_id": ingest_id, "restated_at": now, "old_ingest_id": changed["ingest_id"].to_numpy(),
+                "old_values": _changed_json(changed, {n: m[changed_mask] for n, m in differs.items()}),
+            })
             bulk_insert(conn, t.sales_restatements, audit)
-            # Rewrite the affected weeks whole: the stored rows we keep plus the restated ones.
-            weeks = sorted({w.date() for w in changed[WEEK]})
-            conn.execute(s.delete().where(s.c.week.in_(weeks)))
-            in_weeks = join_st[join_st[WEEK].dt.date.isin(weeks)]
-            restated_keys = changed[on]
-            kept = in_weeks.merge(restated_keys, on=on, how="left", indicator=True)
-            kept = kept[kept["_merge"] == "left_only"]
-            to_insert.append(kept[[*keys, *values, "ingest_id"]])
-            to_insert.append(changed[[*keys, *values]].assign(ingest_id=ingest_id))
+            self._delete_series_weeks(conn, changed[["series_id", WEEK]])
+            to_insert.append(changed[["series_id", WEEK, *values]].assign(ingest_id=ingest_id))
         rows = pd.concat([f for f in to_insert if not f.empty], ignore_index=True)
-        bulk_insert(conn, s, rows)
-        touched = sa.and_(t.forecasts.c.week.between(lo.date(), hi.date()))
-        self._fill_actuals(conn, touched)
+        bulk_insert(conn, table, rows[[c for c in rows.columns if c in table.c]])
+        self._fill_actuals(conn, t.forecasts.c.week.between(lo.date(), hi.date()))
         return merge
+
+    def _delete_series_weeks(self, conn: sa.Connection, pairs: pd.DataFrame) -> None:
+        """Delete the sales rows of these (series_id, week) pairs (a scratch table and one join)."""
+        scratch = sa.Table("restated_keys", sa.MetaData(), sa.Column("series_id", sa.Integer), sa.Column("week", sa.Date),
+                           prefixes=["TEMPORARY"])
+        scratch.create(conn, checkfirst=True)
+        conn.execute(scratch.delete())
+        bulk_insert(conn, scratch, pairs.drop_duplicates())
+        conn.execute(sa.text(
+            "DELETE FROM sales WHERE EXISTS (SELECT 1 FROM restated_keys AS r "
+            "WHERE r.series_id = sales.series_id AND r.week = sales.week)"
+        ))
+        conn.execute(sa.text("DROP TABLE restated_keys"))
 
     # --- ingests, quarantine, quality ---------------------------------------------------------
     def ingest_sales(
@@ -639,42 +778,51 @@ class Warehouse:
         quarantine: pd.DataFrame | None = None,
         quality: dict[str, Any] | None = None,
         rejection: str | None = None,
+        spec: SeriesSpec | None = None,
+        declaration: dict[str, Any] | None = None,
     ) -> tuple[str, SalesMerge | None, str]:
         """Record one ingest and, when it is clean, merge its rows into ``sales``; one transaction.
 
         ``rejection`` (a reason) or a non-empty ``quarantine`` (source_row, check, severity,
         reason) reject the file: only the ingest record, its quality report and the
-        quarantined rows are written. A file that restates stored weeks without
-        ``allow_restatement`` is rejected the same way, its restating rows quarantined.
-        Returns ``(status, merge, message)``.
+        quarantined rows (at most ``MAX_QUARANTINE_ROWS``, with a row per check counting the
+        rest) are written. A file that restates stored weeks without ``allow_restatement``
+        is rejected the same way, its restating rows quarantined. Returns ``(status, merge,
+        message)``.
         """
         quarantine = quarantine if quarantine is not None else pd.DataFrame()
         total = 0 if frame is None else len(frame)
         with self.transaction() as conn:
             merge: SalesMerge | None = None
             if rejection is None and quarantine.empty and frame is not None:
-                merge = self._merge_sales(conn, frame, ingest_id, allow_restatement=allow_restatement,
+                if spec is None:
+                    stored = declared_spec(conn)
+                    spec = stored if stored is not None and set(stored.keys) <= set(frame.columns) else legacy_spec(frame)
+                self._declare(conn, spec, frame, declaration)
+                merge = self._merge_sales(conn, frame, ingest_id, spec=spec, allow_restatement=allow_restatement,
                                           source_rows=source_rows)
                 if not merge.applied:
                     r = merge.restatements
                     first = r.iloc[0]
+                    where = _describe_keys(r.head(1), spec.keys)[0]
                     rejection = (
-                        f"restates {merge.restated} stored series-weeks (e.g. store {int(first[STORE])}"
-                        + ("" if pd.isna(first[DEPT]) else f" dept {int(first[DEPT])}")
-                        + f" week {pd.Timestamp(first[WEEK]).date()}: {first['old_sales']:.2f} -> {first['new_sales']:.2f}); "
+                        f"restates {merge.restated} stored series-weeks (e.g. {where} week "
+                        f"{pd.Timestamp(first[WEEK]).date()}: {first['old_sales']:.2f} -> {first['new_sales']:.2f}); "
                         "pass --allow-restatement to accept and keep the old values auditable"
                     )
-                    quarantine = pd.DataFrame({
-                        "source_row": r["source_row"].to_numpy(),
-                        "check": "restatement", "severity": "error",
-                        "reason": [
-                            f"store {int(row[STORE])}" + ("" if pd.isna(row[DEPT]) else f" dept {int(row[DEPT])}")
-                            + f" week {pd.Timestamp(row[WEEK]).date()}: stored {row['old_sales']:.2f}, file {row['new_sales']:.2f}"
-                            for _, row in r.iterrows()
-                        ],
-                    })
+                    shown = r.head(MAX_QUARANTINE_ROWS)
+                    weeks = pd.to_datetime(shown[WEEK]).dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
+                    reasons = (pd.Series(_describe_keys(shown, spec.keys)) + " week " + weeks + ": stored "
+                               + format_amounts(shown["old_sales"]) + ", file " + format_amounts(shown["new_sales"]))
+                    quarantine = pd.DataFrame({"source_row": shown["source_row"].to_numpy(), "check": "restatement",
+                                               "severity": "error", "reason": reasons.to_numpy()})
+                    if len(r) > len(shown):
+                        quarantine = pd.concat([quarantine, pd.DataFrame([{
+                            "source_row": None, "check": "restatement", "severity": "error",
+                            "reason": f"{len(r) - len(shown)} more restating rows not listed (the first "
+                                      f"{MAX_QUARANTINE_ROWS} are)"}])], ignore_index=True)
             if rejection is None and not quarantine.empty:
-                rejection = f"{len(quarantine)} problem(s) found; see the quarantine table"
+                rejection = f"{_count_problems(quarantine)} problem(s) found; see the quarantine table"
             if rejection is not None:
                 status, message = "rejected", rejection
             elif merge is None or (merge.new == 0 and merge.restated == 0):
@@ -683,8 +831,10 @@ class Warehouse:
                 status = "accepted"
                 message = f"{merge.new} new rows, {merge.restated} restated"
             rejected_rows = int(quarantine["source_row"].nunique()) if not quarantine.empty else 0
-            if rejection is not None and not rejected_rows:
-                rejected_rows = len(quarantine) if merge is not None else total
+            if rejection is not None and merge is not None and merge.restated:
+                rejected_rows = merge.restated
+            elif rejection is not None and not rejected_rows:
+                rejected_rows = total
             self._insert_ingest(conn, ingest_id, source=source, file_fingerprint=file_fingerprint,
                                 content_fingerprint=content_fingerprint, status=status, total=total,
                                 merge=merge if status != "rejected" else None, rejected=rejected_rows,
@@ -736,8 +886,8 @@ class Warehouse:
         """Every row of one warehouse table, in a stable order (for audits and tests)."""
         if name not in t.metadata.tables:
             raise NotFoundError(f"no warehouse table {name!r}; tables: {', '.join(sorted(t.metadata.tables))}")
-        table = t.metadata.tables[name]
         with self._read() as conn:
+            table = reflect(conn, name)
             return self._frame(conn, sa.select(table).order_by(*table.c))
 
     def read_ingests(self) -> pd.DataFrame:
@@ -752,6 +902,15 @@ class Warehouse:
         frame["report"] = frame["report"].map(json.loads)
         return frame
 
+    def read_restatements(self) -> pd.DataFrame:
+        """Every restated row (keys by name, week, old/new sales, ingests, replaced values)."""
+        with self._read() as conn:
+            spec = declared_spec(conn)
+            frame = self._frame(conn, sa.select(t.sales_restatements))
+            if spec is None:
+                return frame
+            return self._keyed(conn, frame, spec)
+
     # --- monitoring -----------------------------------------------------------------------------
     def refresh_forecast_errors(self, run_id: str | None = None) -> pd.DataFrame:
         """Recompute ``forecast_errors`` of a run from its forecast weeks whose actual is known.
@@ -763,33 +922,43 @@ class Warehouse:
         f, e = t.forecasts, t.forecast_errors
         ape = sa.case((f.c.actual > 0, sa.func.abs(f.c.actual - f.c.prediction) / f.c.actual * 100), else_=None)
         select = sa.select(
-            f.c.run_id, f.c.store, f.c.dept, f.c.week, f.c.step, f.c.actual, f.c.prediction, ape,
+            f.c.run_id, f.c.series_id, f.c.week, f.c.step, f.c.actual, f.c.prediction, ape,
             sa.literal(utcnow(), sa.DateTime),
         ).where(f.c.run_id == run_id, f.c.kind == FORECAST, f.c.actual.is_not(None))
         with self.transaction() as conn:
             conn.execute(e.delete().where(e.c.run_id == run_id))
             conn.execute(e.insert().from_select(
-                ["run_id", "store", "dept", "week", "step", "actual", "prediction", "abs_pct_error", "computed_at"],
+                ["run_id", "series_id", "week", "step", "actual", "prediction", "abs_pct_error", "computed_at"],
                 select,
             ))
         return self.read_forecast_errors(run_id)
 
     def write_forecast_errors(self, frame: pd.DataFrame) -> int:
-        """Store realized errors computed elsewhere; replaces rows of the same (run_id, week)."""
+        """Store realized errors computed elsewhere (keys by name or ``series_id``); replaces rows
+        of the same (run_id, week)."""
         e = t.forecast_errors
         frame = frame.assign(computed_at=frame["computed_at"] if "computed_at" in frame else utcnow())
         with self.transaction() as conn:
+            if "series_id" not in frame:
+                spec = self._spec_or_legacy(conn, frame)
+                frame = frame.assign(series_id=series_ids(conn, frame, list(spec.keys)))
+            frame = frame[[c.name for c in e.columns if c.name in frame.columns]]
             for (run_id, week), _ in frame.groupby(["run_id", WEEK]):
                 conn.execute(e.delete().where(e.c.run_id == run_id, e.c.week == pd.Timestamp(week).date()))
             return bulk_insert(conn, e, frame)
 
     def read_forecast_errors(self, run_id: str | None = None) -> pd.DataFrame:
         e = t.forecast_errors
-        stmt = sa.select(e).order_by(e.c.run_id, e.c.store, e.c.dept, e.c.week)
+        stmt = sa.select(e)
         if run_id is not None:
             stmt = stmt.where(e.c.run_id == run_id)
         with self._read() as conn:
-            return self._frame(conn, stmt)
+            spec = declared_spec(conn)
+            frame = self._frame(conn, stmt)
+            if spec is None:
+                return frame.rename(columns={"series_id": "store"})
+            out = self._keyed(conn, frame, spec)
+        return out.sort_values(["run_id", *spec.keys, WEEK], kind="stable").reset_index(drop=True)
 
     def write_monitoring(self, frame: pd.DataFrame) -> int:
         """Append check results: check, subject, value, threshold, status [, checked_at, run_id, details]."""
@@ -808,3 +977,59 @@ class Warehouse:
             stmt = stmt.where(m.c.check == check)
         with self._read() as conn:
             return self._frame(conn, stmt)
+
+
+#: Restating rows quarantined per ingest (the rest are counted in one more row).
+MAX_QUARANTINE_ROWS = 10_000
+
+
+def _is_quantile(name: str) -> bool:
+    if not name.startswith("q"):
+        return False
+    try:
+        return 0.0 < float(name[1:]) < 1.0
+    except ValueError:
+        return False
+
+
+def _describe_keys(frame: pd.DataFrame, keys: Sequence[str]) -> list[str]:
+    """``store 4 dept 9`` for each row."""
+    parts = [k + " " + frame[k].map(lambda v: str(int(v)) if isinstance(v, (int, np.integer)) else str(v))
+             for k in keys]
+    out = parts[0]
+    for p in parts[1:]:
+        out = out + " " + p
+    return out.tolist()
+
+
+def _count_problems(quarantine: pd.DataFrame) -> int:
+    return len(quarantine)
+
+
+def _json_values(values: pd.Series) -> np.ndarray:
+    """Each value as JSON text (numbers vectorised, NaN as null)."""
+    if pd.api.types.is_bool_dtype(values):
+        return np.where(values.to_numpy(dtype=bool), "true", "false").astype(object)
+    if pd.api.types.is_numeric_dtype(values):
+        arr = values.to_numpy(dtype="float64")
+        text = np.char.mod("%.17g", np.where(np.isfinite(arr), arr, 0.0)).astype(object)
+        text[~np.isfinite(arr)] = "null"
+        return text
+    return values.map(lambda v: "null" if v is None or (isinstance(v, float) and np.isnan(v)) else json.dumps(
+        v.isoformat() if hasattr(v, "isoformat") else (v.item() if hasattr(v, "item") else v))).to_numpy(dtype=object)
+
+
+def _changed_json(changed: pd.DataFrame, differs: dict[str, np.ndarray]) -> np.ndarray:
+    """Per restated row, a JSON object of every replaced column that changed: its old value."""
+    n = len(changed)
+    body = np.full(n, "", dtype=object)
+    first = np.ones(n, dtype=bool)
+    for name in sorted(differs):
+        mask = differs[name]
+        if not mask.any():
+            continue
+        fragment = (json.dumps(name) + ": ") + _json_values(changed[f"{name}_old"].reset_index(drop=True))
+        sep = np.where(first, "", ", ")
+        body = np.where(mask, body + sep + fragment, body)
+        first &= ~mask
+    return ("{" + body + "}").astype(object)
