@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -55,10 +56,15 @@ class Forecaster(ABC):
         self.params = params
 
     # ---- public API -------------------------------------------------------------------
-    def fit(self, history: pd.DataFrame) -> Self:
+    def fit(self, history: pd.DataFrame, keys: Sequence[str] | None = None) -> Self:
+        """Learn from ``history``; ``keys`` names the series key columns (by default the
+        canonical ``store``/``dept`` found in the frame)."""
         if history.empty:
             raise DataError(f"{self.name}: cannot fit on an empty history")
-        self.keys_ = series_keys(history)
+        self.keys_ = list(keys) if keys else series_keys(history)
+        absent = [k for k in self.keys_ if k not in history.columns]
+        if absent:
+            raise DataError(f"{self.name}: key columns {absent} are not in the history; it has {list(history.columns)}")
         self._check_history(history)
         self.last_week_ = pd.Timestamp(history[WEEK].max())
         seen = history.dropna(subset=[TARGET])[self.keys_].drop_duplicates()
