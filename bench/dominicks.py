@@ -241,9 +241,8 @@ def drivers_model(train: pd.DataFrame, test: pd.DataFrame, stores: pd.DataFrame)
     history = train.merge(stores, on="store", how="left")
     future = test.drop(columns="sales").merge(stores, on="store", how="left")
     model = DriversModel(seed=0, num_threads=THREADS).fit(history, keys=KEYS)
-    fc = model.predict_quantiles(HORIZON, future, LEVELS)
-    fc["yhat"] = fc[qcol(0.5)]
-    return fc
+    point = model.predict(HORIZON, future)
+    return point.merge(model.predict_quantiles(HORIZON, future, LEVELS), on=[*KEYS, "week", "step"])
 
 
 PEERS: dict[str, Callable[[pd.DataFrame, pd.DataFrame, pd.DataFrame], pd.DataFrame]] = {
