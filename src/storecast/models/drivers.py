@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from storecast.data.schema import TARGET, WEEK
+from storecast.data.schema import KNOWN_FUTURE, TARGET, WEEK
 from storecast.errors import DataError, InsufficientHistoryError
 from storecast.features.promotions import (
     ewm,
@@ -63,6 +63,8 @@ from storecast.models.base import Forecaster
 
 #: Levels ``predict_quantiles`` returns when none are asked for.
 DEFAULT_LEVELS = tuple(round(0.1 * i, 1) for i in range(1, 10))
+#: Drivers used when none are declared and the history has them.
+DEFAULT_DRIVERS = ("price", "deal", "feature")
 #: A training row needs this many observed weeks up to its origin.
 MIN_ORIGIN_WEEKS = 8
 #: Weeks whose prices define the regular price.
@@ -96,7 +98,7 @@ class DriversModel(Forecaster):
         self,
         *,
         seed: int = 0,
-        drivers: Sequence[str] = ("price", "deal", "feature"),
+        drivers: Sequence[str] | None = None,
         price: str | None = "price",
         static: Sequence[str] | None = None,
         group_key: str | None = None,
@@ -113,14 +115,14 @@ class DriversModel(Forecaster):
         **params: Any,
     ) -> None:
         super().__init__(
-            seed=seed, drivers=list(drivers), price=price, static=None if static is None else list(static),
+            seed=seed, drivers=None if drivers is None else list(drivers), price=price, static=None if static is None else list(static),
             group_key=group_key, max_train_step=max_train_step, n_estimators=n_estimators,
             learning_rate=learning_rate, num_leaves=num_leaves, min_data_in_leaf=min_data_in_leaf,
             feature_fraction=feature_fraction, max_rows=max_rows, objective=objective, calibrate=calibrate, num_threads=num_threads, **params,
         )
-        self.drivers = list(drivers)
-        self.price = price if price in self.drivers else None
-        self.promos = [c for c in self.drivers if c != self.price]
+        self.declared_ = None if drivers is None else list(drivers)
+        self.price_name = price
+        self._set_drivers(self.declared_ or [])
         self.static = None if static is None else list(static)
         self.group_key = group_key
         self.max_train_step = max_train_step
@@ -135,8 +137,20 @@ class DriversModel(Forecaster):
         self.num_threads = num_threads
         self.extra_ = params
 
+    def _set_drivers(self, drivers: list[str]) -> None:
+        self.drivers = list(drivers)
+        self.price = self.price_name if self.price_name in self.drivers else None
+        self.promos = [c for c in self.drivers if c != self.price]
+
     # ---- learning -------------------------------------------------------------------------------
     def _fit(self, history: pd.DataFrame) -> None:
+        if self.declared_ is None:
+            # Until the data declaration reaches models: the Dominick's-style plan columns,
+            # else the canonical known-future ones, whichever the history holds.
+            found = [c for c in DEFAULT_DRIVERS if c in history.columns] or [c for c in KNOWN_FUTURE if c in history.columns]
+            if not found:
+                raise DataError(f"{self.name}: no known-future driver in the history; declare drivers=[...] (columns: {list(history.columns)})")
+            self._set_drivers(found)
         missing = [c for c in self.drivers if c not in history.columns]
         if missing:
             raise DataError(f"{self.name}: declared drivers {missing} are not in the history; it has {list(history.columns)}")
@@ -554,21 +568,24 @@ class DriversModel(Forecaster):
             pd.concat([self.series_, pd.DataFrame(matrix, columns=cols)], axis=1).to_parquet(folder / f"{label}.parquet", index=False)
         pd.DataFrame({f"static_{i}": v for i, v in enumerate(self.static_.values())}, index=range(len(self.series_))).to_parquet(folder / "static.parquet", index=False)
         pd.DataFrame(self.beta_).to_parquet(folder / "lift.parquet", index=False)
-        has_offsets = self.offsets_ is not None and not self.offsets_.empty
-        if has_offsets:
-            self.offsets_.to_parquet(folder / "offsets.parquet", index=False)
+        offsets = self.offsets_
+        has_offsets = offsets is not None and not offsets.empty
+        if offsets is not None and has_offsets:
+            offsets.to_parquet(folder / "offsets.parquet", index=False)
         return {
             "booster": "lightgbm.txt",
             "features": self.feature_names_,
             "static": list(self.static_),
             "items": self.items_,
             "group": self.group_,
+            "drivers": self.drivers,
             "offsets": has_offsets,
         }
 
     def _load_state(self, folder: Path, state: dict[str, Any]) -> None:
         import lightgbm as lgb
 
+        self._set_drivers(list(state["drivers"]))
         self.booster_ = lgb.Booster(model_file=str(folder / state["booster"]))
         self.feature_names_ = list(state["features"])
         sales = pd.read_parquet(folder / "sales.parquet")
