@@ -31,7 +31,7 @@ DRIVERS = ["price", "deal", "feature"]
 HORIZON = 13
 WINDOWS = 4
 LEVELS = tuple(round(0.1 * i, 1) for i in range(1, 10))
-THREADS = 2
+THREADS = 1  # LightGBM threads; more spin-wait on a shared 2-core machine
 
 
 # ---- data and protocol -----------------------------------------------------------------------
