@@ -7,6 +7,7 @@ from storecast.models.base import Forecaster
 from storecast.models.baselines import SeasonalNaive, YoYScaled
 from storecast.models.calendar_naive import CalendarNaive
 from storecast.models.calendar_yoy import CalendarYoY
+from storecast.models.drivers import DriversModel
 from storecast.models.ensemble import Ensemble, PooledBlend
 from storecast.models.gbm import GBMModel
 from storecast.models.statistical import ARIMAXModel, AutoARIMAModel, ETSModel, MSTLModel
@@ -23,6 +24,7 @@ MODELS: dict[str, type[Forecaster]] = {
     AutoARIMAModel.name: AutoARIMAModel,
     ARIMAXModel.name: ARIMAXModel,
     GBMModel.name: GBMModel,
+    DriversModel.name: DriversModel,
 }
 
 #: What ``model = "auto"`` means: the most accurate store-level model in the backtest that
