@@ -2,6 +2,13 @@
 
 MAPE skips weeks whose actual is zero or negative (returns at department level) because a
 percentage of those is meaningless; WMAPE and WMAE stay defined everywhere.
+
+Probabilistic forecasts take the predicted quantiles (or the interval bounds) in place of
+``yhat``: ``wql(y, quantiles, levels=...)`` is the weighted quantile loss of the public
+benchmarks (fev-bench, GluonTS: the mean over levels of ``2 * sum(pinball) / sum(|y|)``),
+``interval_score`` the mean interval score of Gneiting & Raftery (2007). ``wape`` is the
+same measure as ``wmape`` under the benchmarks' name. ``mase`` scales absolute errors by
+each series' in-sample seasonal-naive error (``seasonal_naive_scale``).
 """
 
 from __future__ import annotations
@@ -33,6 +40,11 @@ def wmape(y: object, yhat: object) -> float:
     a, b = _arrays(y, yhat)
     denom = np.abs(a).sum()
     return float(np.abs(a - b).sum() / denom * 100) if denom > 0 else float("nan")
+
+
+def wape(y: object, yhat: object) -> float:
+    """Weighted absolute percentage error (fev-bench's WAPE): the same as ``wmape``, in percent."""
+    return wmape(y, yhat)
 
 
 def wmae(y: object, yhat: object, is_holiday: object = None) -> float:
@@ -67,6 +79,91 @@ def coverage(y: object, lo: object, hi: object) -> float:
     if not mask.any():
         return float("nan")
     return float(np.mean((a[mask] >= lo_a[mask]) & (a[mask] <= hi_a[mask])) * 100)
+
+
+def _quantile_arrays(y: object, quantiles: object, levels: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``y`` (n), ``quantiles`` (n x levels) and ``levels``, rows with any non-finite value dropped."""
+    a = np.asarray(y, dtype="float64")
+    q = np.asarray(quantiles, dtype="float64")
+    lv = np.asarray(levels, dtype="float64").ravel()
+    if q.ndim == 1:
+        q = q[:, None]
+    if q.shape != (a.size, lv.size):
+        raise ValueError(f"quantiles must be {a.size} x {lv.size} (rows x levels), got {q.shape}")
+    if ((lv <= 0) | (lv >= 1)).any():
+        raise ValueError(f"quantile levels must lie in (0, 1), got {lv.tolist()}")
+    mask = np.isfinite(a) & np.isfinite(q).all(axis=1)
+    return a[mask], q[mask], lv
+
+
+def quantile_loss(y: object, quantiles: object, levels: object) -> np.ndarray:
+    """Summed pinball loss per level: ``sum(max(l * (y - q), (l - 1) * (y - q)))``."""
+    a, q, lv = _quantile_arrays(y, quantiles, levels)
+    diff = a[:, None] - q
+    return np.maximum(lv * diff, (lv - 1) * diff).sum(axis=0)
+
+
+def wql(y: object, quantiles: object, levels: object) -> float:
+    """Weighted quantile loss: the mean over ``levels`` of ``2 * sum(pinball) / sum(|y|)``.
+
+    ``quantiles`` is one column per level (rows aligned with ``y``). A fraction, as the
+    public benchmarks report it (fev-bench walmart: Chronos-2 0.0739); with the 0.5 level
+    alone it equals WAPE / 100.
+    """
+    a, _q, _lv = _quantile_arrays(y, quantiles, levels)
+    denom = np.abs(a).sum()
+    if denom <= 0:
+        return float("nan")
+    return float(np.mean(2 * quantile_loss(y, quantiles, levels) / denom))
+
+
+def interval_score(y: object, lo: object, hi: object, level: float) -> float:
+    """Mean interval score of the central ``level``% interval ``[lo, hi]`` (lower is better).
+
+    Width plus ``2 / alpha`` times how far an actual falls outside, ``alpha = 1 - level/100``
+    (Gneiting & Raftery 2007): it rewards narrow bands only while they keep their coverage.
+    In the units of ``y``; divide by the mean ``|y|`` to compare across data sets.
+    """
+    a = np.asarray(y, dtype="float64")
+    lo_a = np.asarray(lo, dtype="float64")
+    hi_a = np.asarray(hi, dtype="float64")
+    mask = np.isfinite(a) & np.isfinite(lo_a) & np.isfinite(hi_a)
+    if not mask.any():
+        return float("nan")
+    a, lo_a, hi_a = a[mask], lo_a[mask], hi_a[mask]
+    alpha = 1 - level / 100
+    score = (hi_a - lo_a) + 2 / alpha * (np.maximum(lo_a - a, 0) + np.maximum(a - hi_a, 0))
+    return float(score.mean())
+
+
+def mase(y: object, yhat: object, scale: object) -> float:
+    """Mean absolute scaled error: ``|y - yhat| / scale`` averaged over rows.
+
+    ``scale`` is each row's series' in-sample seasonal-naive mean absolute error
+    (``seasonal_naive_scale``); rows whose scale is not positive are left out. With the
+    same number of weeks per series this is the mean of the series' MASEs.
+    """
+    a, b = np.asarray(y, dtype="float64"), np.asarray(yhat, dtype="float64")
+    s = np.asarray(scale, dtype="float64")
+    mask = np.isfinite(a) & np.isfinite(b) & np.isfinite(s) & (s > 0)
+    return float(np.mean(np.abs(a[mask] - b[mask]) / s[mask])) if mask.any() else float("nan")
+
+
+def seasonal_naive_scale(history: pd.DataFrame, keys: list[str], *, season: int = 52, target: str = "sales",
+                         week: str = "week") -> pd.DataFrame:
+    """Per series (``keys``): the mean absolute error of the seasonal naive (lag ``season``)
+    over its history, as column ``scale`` - MASE's denominator. Missing weeks are skipped;
+    a series shorter than ``season + 1`` weeks falls back to lag 1."""
+    frame = history[[*keys, week, target]].dropna(subset=[target])
+    rows = []
+    for key, part in frame.groupby(keys, sort=True):
+        values = part.set_index(week)[target].sort_index()
+        lag = season if len(values) > season else 1
+        shifted = values.copy()
+        shifted.index = shifted.index + pd.Timedelta(weeks=lag)
+        err = (values - shifted.reindex(values.index)).abs().dropna()
+        rows.append((*(key if isinstance(key, tuple) else (key,)), float(err.mean()) if len(err) else np.nan))
+    return pd.DataFrame(rows, columns=[*keys, "scale"])
 
 
 def summarize(frame: pd.DataFrame) -> dict[str, float]:
