@@ -91,3 +91,27 @@ def test_no_worker_processes_falls_back_to_fitting_in_process(
     fallback = backtest(synthetic_dataset, names, horizon=13, windows=2, step=13, jobs=2, min_parallel_seconds=0.0)
     pd.testing.assert_frame_equal(serial.predictions, fallback.predictions)
     assert "fitting in process" in caplog.text
+
+
+def test_a_single_window_is_calibrated_on_an_earlier_origin_not_on_its_own_errors(synthetic_dataset: Dataset) -> None:
+    frame = synthetic_dataset.frame
+    result = backtest(synthetic_dataset, ["calendar_yoy"], horizon=26, windows=1, step=13)
+    (origin,) = result.cutoffs
+    assert set(result.calibration["cutoff"]) == {origin - pd.Timedelta(weeks=13)}
+    # The bands use no actual after the window's origin: wreck those and they stay put.
+    bent = frame.copy()
+    bent.loc[bent[WEEK] > origin, TARGET] *= 3.0
+    again = backtest(Dataset.from_frame(bent, "bent"), ["calendar_yoy"], horizon=26, windows=1, step=13)
+    cols = ["yhat", "lo_80", "hi_80", "lo_95", "hi_95"]
+    pd.testing.assert_frame_equal(result.predictions[cols], again.predictions[cols])
+    assert result.predictions["lo_80"].notna().all()
+
+
+def test_a_single_window_without_room_for_calibration_reports_no_coverage(synthetic_dataset: Dataset) -> None:
+    frame = synthetic_dataset.frame
+    short = Dataset.from_frame(frame[frame[WEEK] >= frame[WEEK].max() - pd.Timedelta(weeks=30)], "short")
+    # The calibration origin (5 weeks in) is too short for calendar_yoy (8 weeks).
+    result = backtest(short, ["calendar_yoy"], horizon=13, windows=1, step=13)
+    board = result.leaderboard().set_index("model").loc["calendar_yoy"]
+    assert pd.isna(board["coverage_80"]) and pd.isna(board["coverage_95"])
+    assert result.calibration.empty and result.predictions["lo_80"].isna().all()

@@ -60,3 +60,53 @@ def test_day_shares_beyond_one_year() -> None:
     assert shares["comp"].iloc[0] == pd.Timestamp("2010-12-24")
     assert shares["neighbour"].iloc[0] == pd.Timestamp("2010-12-17")
     assert shares["share"].iloc[0] == pytest.approx(3 / 7)
+
+
+def _two_views(history: pd.DataFrame, horizon: int) -> tuple[pd.Series, pd.Series]:
+    one = CalendarNaive(years=1).fit(history).predict(horizon).set_index("week")["yhat"]
+    two = CalendarNaive(years=2).fit(history).predict(horizon).set_index("week")["yhat"]
+    return one, two
+
+
+def test_two_years_average_the_releveled_older_view() -> None:
+    # Sales encode the week (1000 + t): the level over the last 52 weeks vs the 52 before is
+    # known exactly, so the older year's view re-levelled by it is checkable by hand.
+    history = _series("2012-01-27")
+    one, two = _two_views(history, 13)
+    t = np.arange(len(history))
+    ratio = (1000.0 + t[-52:]).sum() / (1000.0 + t[-104:-52]).sum()
+    week = pd.Timestamp("2012-02-24")  # ordinary week: 1 year back = same days of 2011, 2 = of 2010
+    assert two[week] == pytest.approx((one[week] + _two_back(history, week) * ratio) / 2)
+
+
+def _two_back(history: pd.DataFrame, week: pd.Timestamp) -> float:
+    shares = day_shares(pd.DatetimeIndex([week]), 2).iloc[0]
+    values = history.set_index("week")["sales"]
+    return float((1 - shares["share"]) * values[shares["comp"]] + shares["share"] * values[shares["neighbour"]])
+
+
+def test_two_years_cut_noise_and_fall_back_to_one_year() -> None:
+    rng = np.random.default_rng(5)
+    weeks = pd.date_range("2010-02-05", "2012-10-26", freq="7D")
+    season = 1000 + 300 * np.sin(2 * np.pi * np.arange(len(weeks)) / 52.18)
+    frames = [pd.DataFrame({"store": s, "week": weeks, "sales": season * (1 + 0.05 * s) + rng.normal(0, 60, len(weeks))})
+              for s in range(1, 31)]
+    full = pd.concat(frames, ignore_index=True)
+    cutoff = pd.Timestamp("2012-01-27")
+    history, actual = full[full["week"] <= cutoff], full[full["week"] > cutoff]
+    errors = {}
+    for years in (1, 2):
+        pred = CalendarNaive(years=years).fit(history).predict(39).merge(actual, on=["store", "week"])
+        errors[years] = float(np.abs(pred["yhat"] - pred["sales"]).mean())
+    assert errors[2] < 0.9 * errors[1]  # two noisy views of the season average out
+    # With a single year of history there is nothing to average: identical forecasts.
+    short = history[history["week"] > cutoff - pd.Timedelta(weeks=60)]
+    one, two = _two_views(short, 13)
+    pd.testing.assert_series_equal(one, two)
+
+
+def test_an_older_year_at_another_level_is_left_out() -> None:
+    history = _series("2012-01-27")
+    history.loc[history["week"] <= "2011-01-28", "sales"] *= 5  # the older year 5x larger
+    one, two = _two_views(history, 13)
+    pd.testing.assert_series_equal(one, two)

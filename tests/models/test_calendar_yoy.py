@@ -186,3 +186,40 @@ def test_slow_deviation_is_kept_as_far_as_it_repeats() -> None:
     # Too few year-over-year weeks to judge: last year's path is kept whole.
     short = CalendarYoY().fit(history[history[WEEK] <= history[WEEK].min() + pd.Timedelta(weeks=60)])
     assert (short.repeat_ == 1).all()
+
+
+def _growing_season(n_weeks: int, seed: int = 7) -> pd.DataFrame:
+    """30 departments sharing a season, growing 6% a year, with independent weekly noise."""
+    rng = np.random.default_rng(seed)
+    weeks = pd.date_range("2010-02-05", periods=n_weeks, freq="7D")
+    t = np.arange(n_weeks)
+    season = 1 + 0.3 * np.sin(2 * np.pi * t / 52.18)
+    frames = []
+    for dept in range(1, 31):
+        level = 1000 * (1 + 0.1 * dept) * 1.06 ** (t / 52.18)
+        sales = level * season * np.exp(rng.normal(0, 0.08, n_weeks))
+        frames.append(pd.DataFrame({"store": 1, "dept": dept, WEEK: weeks, "sales": sales, "is_holiday": False}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_chained_second_year_adds_a_view_of_the_season_without_a_level_bias() -> None:
+    full = _growing_season(143)
+    cutoff = full[WEEK].min() + pd.Timedelta(weeks=103)  # two years: no two-year pairs yet
+    history, actual = full[full[WEEK] <= cutoff], full[full[WEEK] > cutoff]
+    scores = {}
+    for chain in (False, True):
+        model = CalendarYoY(chain_years=chain, own_halflife=12.0).fit(history)
+        pred = model.predict(39).merge(actual, on=["store", "dept", WEEK])
+        scores[chain] = (float(np.abs(pred["yhat"] - pred["sales"]).sum() / pred["sales"].sum()),
+                         float(pred["yhat"].sum() / pred["sales"].sum() - 1))
+        if chain:
+            assert np.isfinite(model.growth_[1]).all() and not np.isfinite(CalendarYoY().fit(history).growth_[1]).any()
+    assert scores[True][0] < 0.95 * scores[False][0]  # two noisy views beat one
+    assert abs(scores[True][1]) < 0.02  # the older year is re-levelled, not biased low
+
+
+def test_chaining_changes_nothing_once_two_year_growth_is_measured() -> None:
+    history = _growing_season(130)
+    one = CalendarYoY(chain_years=False).fit(history).predict(13)
+    two = CalendarYoY(chain_years=True).fit(history).predict(13)
+    pd.testing.assert_frame_equal(one, two)

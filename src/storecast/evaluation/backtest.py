@@ -2,6 +2,13 @@
 
 Origins end at the last week of the data: the last window's ``horizon`` weeks are the
 file's last weeks, earlier windows step back by ``step`` weeks.
+
+Interval bands of a window are calibrated on the model's errors in the other windows
+(cross-conformal), never on the window's own errors. A backtest with a single window has
+no other window: it fits ``calibration_windows`` extra origins before it (stepping back by
+``step``) whose errors on weeks up to the window's origin calibrate its bands; when none
+fits in the history, its bands and coverage are left empty (not measurable) rather than
+calibrated in-sample, which reads exactly nominal (79.98% / 94.97% on department data).
 """
 
 from __future__ import annotations
@@ -50,6 +57,8 @@ class BacktestResult:
     horizon: int
     cutoffs: list[pd.Timestamp]
     failures: dict[str, str] = field(default_factory=dict)
+    #: predictions of the calibration-only origins (same columns, no bands), possibly empty
+    calibration: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def leaderboard(self) -> pd.DataFrame:
         rows = [{"model": m, **summarize(g)} for m, g in self.predictions.groupby("model", sort=False)]
@@ -81,23 +90,31 @@ def backtest(
     jobs: int = 1,
     min_parallel_seconds: float = PARALLEL_MIN_SECONDS,
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    calibration_windows: int | None = None,
 ) -> BacktestResult:
     """Fit each model at each origin and collect its out-of-sample predictions.
 
     ``jobs`` > 1 fits the (model, origin) pairs in that many worker processes when the work
     is worth their start-up (see ``_run_tasks``); each fit is seeded and sees the same data,
-    so the predictions are identical to ``jobs=1``.
+    so the predictions are identical to ``jobs=1``. ``calibration_windows``: extra origins
+    before the first window used only to calibrate bands (module docstring); None = one
+    when there is a single window, none otherwise.
     """
     frame = dataset.frame
     keys = dataset.keys
     origins = cutoffs(dataset.first_week, dataset.last_week, horizon, windows, step)
+    n_calibration = (1 if windows == 1 else 0) if calibration_windows is None else calibration_windows
+    extra = [origins[0] - pd.Timedelta(weeks=step * k) for k in range(n_calibration, 0, -1)]
+    extra = [o for o in extra if o > dataset.first_week]
     actual_cols = [*keys, WEEK, TARGET] + ([HOLIDAY] if HOLIDAY in frame else [])
     actuals = frame[actual_cols].rename(columns={TARGET: "y"})
     tasks = [(name, origin) for name in models for origin in origins]
-    results = _run_tasks(frame, dataset.spec, tasks, horizon, seed, jobs, progress, min_parallel_seconds)
+    cal_tasks = [(name, origin) for name in models for origin in extra]
+    results = _run_tasks(frame, dataset.spec, tasks + cal_tasks, horizon, seed, jobs, progress, min_parallel_seconds)
     parts: list[pd.DataFrame] = []
+    cal_parts: list[pd.DataFrame] = []
     failures: dict[str, str] = {}
-    for (name, origin), outcome in zip(tasks, results, strict=True):
+    for (name, origin), outcome in zip(tasks, results[: len(tasks)], strict=True):
         if name in failures:
             continue  # a model stops at its first origin without enough history
         if isinstance(outcome, str):
@@ -106,12 +123,19 @@ def backtest(
         outcome["cutoff"] = origin
         outcome["model"] = name
         parts.append(outcome.merge(actuals, on=[*keys, WEEK], how="inner"))
+    for (name, origin), outcome in zip(cal_tasks, results[len(tasks):], strict=True):
+        if isinstance(outcome, str) or name in failures:
+            continue  # too little history for a calibration origin: that model has none
+        outcome["cutoff"] = origin
+        outcome["model"] = name
+        cal_parts.append(outcome.merge(actuals, on=[*keys, WEEK], how="inner"))
     if not parts:
         raise InsufficientHistoryError("no model could be backtested: " + "; ".join(failures.values()))
     predictions = pd.concat(parts, ignore_index=True)
-    predictions = _add_intervals(predictions, keys, quantiles)
+    calibration = pd.concat(cal_parts, ignore_index=True) if cal_parts else pd.DataFrame(columns=predictions.columns)
+    predictions = _add_intervals(predictions, keys, quantiles, calibration)
     predictions = _add_scales(predictions, frame, keys, origins)
-    return BacktestResult(predictions, keys, horizon, origins, failures)
+    return BacktestResult(predictions, keys, horizon, origins, failures, calibration)
 
 
 Task = tuple[str, pd.Timestamp]
@@ -219,14 +243,19 @@ def _run_in_workers(
             say(f"{tasks[i][0]} @ {tasks[i][1].date()}")
 
 
-def _add_intervals(predictions: pd.DataFrame, keys: list[str], quantiles: Sequence[float]) -> pd.DataFrame:
+def _add_intervals(
+    predictions: pd.DataFrame, keys: list[str], quantiles: Sequence[float], calibration: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Cross-conformal bands and quantiles: each window is calibrated on the model's other
-    windows. With a single window there are no out-of-window errors: its bands stay empty
-    and coverage is reported as not measurable (a window calibrated on its own errors would
-    show exactly nominal coverage)."""
+    windows, plus the calibration origins' errors on weeks up to its own origin; never on its
+    own errors (a window calibrated on its own errors would show exactly nominal coverage).
+    With no such residuals the bands stay empty and coverage is reported as not measurable."""
     out = []
     for (_model, cutoff), part in predictions.groupby(["model", "cutoff"], sort=False):
         others = predictions[(predictions["model"] == _model) & (predictions["cutoff"] != cutoff)]
+        if calibration is not None and not calibration.empty:
+            earlier = calibration[(calibration["model"] == _model) & (calibration[WEEK] <= cutoff)]
+            others = pd.concat([others, earlier], ignore_index=True) if not earlier.empty else others
         if others.empty:
             cal = ConformalIntervals(pd.DataFrame(), tuple(quantiles))
         else:

@@ -31,6 +31,7 @@ from storecast.data.spec import SeriesSpec
 from storecast.errors import DataError, StorecastError
 from storecast.evaluation.backtest import BacktestResult, backtest
 from storecast.evaluation.metrics import wmape
+from storecast.forecasting.calibration import Calibrator
 from storecast.forecasting.coldstart import ColdStart
 from storecast.forecasting.future import future_frame, given_columns
 from storecast.forecasting.hierarchy import (
@@ -46,6 +47,7 @@ from storecast.forecasting.hierarchy import (
 from storecast.models import create_model, resolve_model
 from storecast.models.base import Forecaster
 from storecast.models.intervals import DEFAULT_QUANTILES, ConformalIntervals
+from storecast.models.quantiles import series_noise
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +79,18 @@ class PipelineEvaluation:
     relative_mse: dict[Level, float]
     leaves: pd.DataFrame  # keys, week, cutoff, step, y, yhat (delivered), bands, quantiles
     levels: dict[Level, pd.DataFrame]  # same per aggregate level (y = matched actuals)
-    calibration: dict[Level, ConformalIntervals]  # from every window: what the forecast uses
+    calibration: dict[Level, Calibrator]  # from every window: what the forecast uses
     anchor_failures: dict[str, str] = field(default_factory=dict)
+    #: per level name: the quantile method the backtest chose (``conformal`` or ``scaled``)
+    quantile_methods: dict[str, str] = field(default_factory=dict)
 
 
-def _leaf_origin_frames(dataset: Dataset, cutoffs: Sequence[pd.Timestamp]) -> dict[pd.Timestamp, ColdStart]:
-    return {c: ColdStart.fit(dataset.frame, dataset.spec, c) for c in cutoffs}
+def _cold(dataset: Dataset, frame: pd.DataFrame) -> pd.DataFrame:
+    """Short series of each window's predictions blended with their peers, as delivered."""
+    if frame.empty:
+        return frame
+    parts = [ColdStart.fit(dataset.frame, dataset.spec, c).adjust(part) for c, part in frame.groupby("cutoff", sort=True)]
+    return pd.concat(parts, ignore_index=True)
 
 
 def evaluate_pipeline(
@@ -95,15 +103,21 @@ def evaluate_pipeline(
     jobs: int = 1,
     anchor: str | None = None,
 ) -> PipelineEvaluation:
-    """The delivered backtest of ``model`` (see the module docstring)."""
+    """The delivered backtest of ``model`` (see the module docstring).
+
+    The backtest's calibration-only origins (``BacktestResult.calibration``: one before a
+    single window) are reconciled the same way and feed the quantile calibration of the
+    windows after them, never their own.
+    """
     spec = dataset.spec
     keys = list(spec.keys)
     cols = [*keys, WEEK, "cutoff", "step", "yhat", "y"]
-    raw = result.predictions.loc[result.predictions["model"] == model, cols].reset_index(drop=True)
-    cold = _leaf_origin_frames(dataset, result.cutoffs)
-    raw = pd.concat([cold[c].adjust(part) for c, part in raw.groupby("cutoff", sort=True)], ignore_index=True) \
-        if not raw.empty else raw
-    anchors, failures = _anchor_backtests(dataset, result, anchor or anchor_model_name(), seed, jobs)
+    raw = _cold(dataset, result.predictions.loc[result.predictions["model"] == model, cols].reset_index(drop=True))
+    cal = result.calibration
+    raw_cal = _cold(dataset, cal.loc[cal["model"] == model, cols].reset_index(drop=True)) \
+        if not cal.empty and "model" in cal else pd.DataFrame(columns=cols)
+    n_cal = int(raw_cal["cutoff"].nunique()) if not raw_cal.empty else 0
+    anchors, anchors_cal, failures = _anchor_backtests(dataset, result, anchor or anchor_model_name(), seed, jobs, n_cal)
     base_mse = {lv: relative_mse(p["y"].to_numpy(float), p["yhat"].to_numpy(float)) for lv, p in anchors.items()}
     base_mse[tuple(keys)] = relative_mse(raw["y"].to_numpy(float), raw["yhat"].to_numpy(float))
     scores: dict[str, float] = {}
@@ -114,17 +128,51 @@ def evaluate_pipeline(
         scores[method] = wmape(rec["y"], rec["yhat"])
     method = min(scores, key=lambda m: (round(scores[m], 6), CANDIDATES.index(m) if m in CANDIDATES else 0))
     leaves = reconciled[method]
+    leaves_cal = reconcile(raw_cal, keys, anchors_cal, method=method, relative_mse=base_mse) if n_cal else raw_cal  # type: ignore[arg-type]
     levels = {lv: _aggregate_with_actuals(leaves, lv) for lv in spec.levels()[:-1]}
-    calibration: dict[Level, ConformalIntervals] = {}
+    levels_cal = {lv: _aggregate_with_actuals(leaves_cal, lv) if n_cal else pd.DataFrame() for lv in levels}
+    noise = _window_noise(dataset, [*result.cutoffs, *(raw_cal["cutoff"].unique() if n_cal else [])])
+    calibration: dict[Level, Calibrator] = {}
     banded: dict[Level, pd.DataFrame] = {}
-    for level, frame in [(tuple(keys), leaves), *levels.items()]:
+    chosen: dict[str, str] = {}
+    for level, frame, extra in [(tuple(keys), leaves, leaves_cal), *((lv, levels[lv], levels_cal[lv]) for lv in levels)]:
         pool = _pool(frame, level)
-        calibration[level] = ConformalIntervals.from_residuals(frame, level, quantiles=quantiles, pool_steps=pool)
-        banded[level] = _cross_window(frame, level, quantiles, pool)
+        kinds = ("conformal", "scaled") if level == tuple(keys) and len(frame) >= 200 else ("conformal",)
+        tried = {kind: _cross_window(frame, extra, level, quantiles, pool, kind, noise) for kind in kinds}
+        kind = min(tried, key=lambda k: (_wql_or_inf(tried[k]), kinds.index(k)))
+        chosen[level_name(level)] = kind
+        banded[level] = tried[kind]
+        every = pd.concat([frame, extra], ignore_index=True) if not extra.empty else frame
+        calibration[level] = Calibrator.fit(kind, _with_noise(every, noise, level), level, quantiles, pool)
     return PipelineEvaluation(
         method=method, scores=scores, relative_mse=base_mse, leaves=banded[tuple(keys)],
         levels={lv: banded[lv] for lv in levels}, calibration=calibration, anchor_failures=failures,
+        quantile_methods=chosen,
     )
+
+
+def _wql_or_inf(frame: pd.DataFrame) -> float:
+    from storecast.evaluation.metrics import quantile_levels, wql
+
+    levels = quantile_levels(frame)
+    if not levels or frame[[f"q{q:g}" for q in levels]].isna().all().all():
+        return float("inf")
+    value = wql(frame["y"], frame[[f"q{q:g}" for q in levels]].to_numpy(dtype="float64"), levels)
+    return value if np.isfinite(value) else float("inf")
+
+
+def _window_noise(dataset: Dataset, cutoffs: Sequence[pd.Timestamp]) -> pd.DataFrame:
+    """Each series' week-to-week noise in its history up to each origin (the scaled quantiles'
+    feature): keys, cutoff, noise."""
+    parts = [series_noise(dataset.frame[dataset.frame[WEEK] <= c], dataset.keys).assign(cutoff=pd.Timestamp(c))
+             for c in dict.fromkeys(pd.Timestamp(c) for c in cutoffs)]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _with_noise(frame: pd.DataFrame, noise: pd.DataFrame, level: Level) -> pd.DataFrame:
+    if noise.empty or not set(level) <= set(noise.columns) or "cutoff" not in frame or len(level) != noise.shape[1] - 2:
+        return frame
+    return frame.merge(noise, on=[*level, "cutoff"], how="left")
 
 
 def _pool(frame: pd.DataFrame, level: Level) -> bool:
@@ -132,16 +180,23 @@ def _pool(frame: pd.DataFrame, level: Level) -> bool:
     return n < POOL_BELOW
 
 
-def _cross_window(frame: pd.DataFrame, level: Level, quantiles: Sequence[float], pool: bool) -> pd.DataFrame:
-    """Bands for each backtest window calibrated on the other windows only (none with one window)."""
+def _cross_window(frame: pd.DataFrame, extra: pd.DataFrame, level: Level, quantiles: Sequence[float], pool: bool,
+                  kind: str, noise: pd.DataFrame) -> pd.DataFrame:
+    """Bands of each backtest window calibrated on the other windows and the calibration
+    origins before it; a window with no such residuals gets none (coverage not measurable)."""
     parts = []
+    frame = _with_noise(frame, noise, level)
+    extra = _with_noise(extra, noise, level) if not extra.empty else extra
     for cutoff, part in frame.groupby("cutoff", sort=True):
         others = frame[frame["cutoff"] != cutoff]
-        if others.empty:  # one window: no out-of-window errors; coverage is not measurable
-            cal = ConformalIntervals(pd.DataFrame(), tuple(quantiles))
+        if not extra.empty:
+            earlier = extra[extra[WEEK] <= cutoff]
+            others = pd.concat([others, earlier], ignore_index=True) if not earlier.empty else others
+        if others.empty:
+            cal = Calibrator.empty(quantiles)
         else:
-            cal = ConformalIntervals.from_residuals(others, level, quantiles=quantiles, pool_steps=pool)
-        parts.append(cal.apply(part, level))
+            cal = Calibrator.fit(kind, others, level, quantiles, pool)
+        parts.append(cal.apply(part, level).drop(columns=["noise"], errors="ignore"))
     return pd.concat(parts, ignore_index=True) if parts else frame
 
 
@@ -153,24 +208,28 @@ def _aggregate_with_actuals(leaves: pd.DataFrame, level: Level) -> pd.DataFrame:
 
 
 def _anchor_backtests(
-    dataset: Dataset, result: BacktestResult, anchor: str, seed: int, jobs: int
-) -> tuple[dict[Level, pd.DataFrame], dict[str, str]]:
+    dataset: Dataset, result: BacktestResult, anchor: str, seed: int, jobs: int, calibration_windows: int = 0
+) -> tuple[dict[Level, pd.DataFrame], dict[Level, pd.DataFrame], dict[str, str]]:
     out: dict[Level, pd.DataFrame] = {}
+    out_cal: dict[Level, pd.DataFrame] = {}
     failures: dict[str, str] = {}
     for level in anchor_levels(dataset.spec):
         totals = aggregate_history(dataset.frame, dataset.spec, level)
         sub = Dataset.from_frame(totals, f"{dataset.source} by {level_name(level)}", spec=dataset.spec.with_keys(level))
         try:
             res = backtest(sub, [anchor], horizon=result.horizon, windows=len(result.cutoffs),
-                           step=_step(result), seed=seed, jobs=jobs)
+                           step=_step(result), seed=seed, jobs=jobs, calibration_windows=calibration_windows)
         except StorecastError as exc:
             failures[level_name(level)] = str(exc)
             continue
         if anchor in res.failures:
             failures[level_name(level)] = res.failures[anchor]
             continue
-        out[level] = res.predictions[[*level, WEEK, "cutoff", "step", "yhat", "y"]]
-    return out, failures
+        cols = [*level, WEEK, "cutoff", "step", "yhat", "y"]
+        out[level] = res.predictions[cols]
+        if not res.calibration.empty:
+            out_cal[level] = res.calibration[cols]
+    return out, out_cal, failures
 
 
 def _step(result: BacktestResult) -> int:
@@ -190,12 +249,13 @@ class ForecastPipeline:
         *,
         method: str,
         relative_mse: dict[Level, float],
-        calibration: dict[Level, ConformalIntervals],
+        calibration: dict[Level, Calibrator],
         quantiles: Sequence[float] = DEFAULT_QUANTILES,
         cold_start: ColdStart | None = None,
         future_given: pd.DataFrame | None = None,
         assume_future: str | None = None,
         history_tail: pd.DataFrame | None = None,
+        noise: pd.DataFrame | None = None,
     ) -> None:
         self.spec = spec
         self.leaf = leaf
@@ -209,6 +269,8 @@ class ForecastPipeline:
         self.assume_future = assume_future
         #: each series' last known driver values (for ``assume_future="last"``)
         self.history_tail = history_tail
+        #: each series' week-to-week noise at the origin (the scaled quantiles' feature)
+        self.noise = noise
 
     # ---- building ------------------------------------------------------------------------
     @classmethod
@@ -243,7 +305,7 @@ class ForecastPipeline:
             calibration=calibration, quantiles=quantiles,
             cold_start=ColdStart.fit(dataset.frame, spec),
             future_given=dataset.future, assume_future=assume_future,
-            history_tail=_history_tail(dataset.frame, spec),
+            history_tail=_history_tail(dataset.frame, spec), noise=series_noise(dataset.frame, list(spec.keys)),
         )
 
     def refit(self, dataset: Dataset) -> ForecastPipeline:
@@ -260,6 +322,7 @@ class ForecastPipeline:
             calibration=self.calibration, quantiles=self.quantiles,
             cold_start=ColdStart.fit(dataset.frame, dataset.spec), future_given=dataset.future,
             assume_future=self.assume_future, history_tail=_history_tail(dataset.frame, dataset.spec),
+            noise=series_noise(dataset.frame, list(dataset.spec.keys)),
         )
 
     @property
@@ -318,8 +381,10 @@ class ForecastPipeline:
     def _apply(self, level: Level, frame: pd.DataFrame) -> pd.DataFrame:
         cal = self.calibration.get(level)
         if cal is None:
-            cal = ConformalIntervals(pd.DataFrame(), self.quantiles)
-        banded = cal.apply(frame, level)
+            cal = Calibrator.empty(self.quantiles)
+        if cal.needs_noise and self.noise is not None and "noise" not in frame:
+            frame = frame.merge(self.noise, on=list(level), how="left")
+        banded = cal.apply(frame, level).drop(columns=["noise"], errors="ignore")
         return banded.replace([np.inf, -np.inf], np.nan)
 
     # ---- persistence ------------------------------------------------------------------------------
@@ -330,13 +395,15 @@ class ForecastPipeline:
         for i, (level, model) in enumerate(self.anchors.items()):
             model.save(folder / f"anchor_{i}")
             anchors.append({"level": list(level), "folder": f"anchor_{i}"})
-        calibration = [{"level": list(lv), "table": cal.to_records()} for lv, cal in self.calibration.items()]
+        calibration = [{"level": list(lv), **cal.to_record()} for lv, cal in self.calibration.items()]
         if self.cold_start is not None:
             self.cold_start.table.to_parquet(folder / "cold_start.parquet", index=False)
         if self.future_given is not None:
             self.future_given.to_parquet(folder / "future.parquet", index=False)
         if self.history_tail is not None:
             self.history_tail.to_parquet(folder / "history_tail.parquet", index=False)
+        if self.noise is not None:
+            self.noise.to_parquet(folder / "noise.parquet", index=False)
         meta = {
             "format_version": PIPELINE_VERSION,
             "spec": self.spec.to_dict(),
@@ -359,7 +426,7 @@ class ForecastPipeline:
         leaf = Forecaster.load(folder / "leaf")
         anchors = {tuple(a["level"]): Forecaster.load(folder / a["folder"]) for a in meta["anchors"]}
         quantiles = tuple(meta.get("quantiles", DEFAULT_QUANTILES))
-        calibration = {tuple(c["level"]): ConformalIntervals(pd.DataFrame(c["table"]), quantiles) for c in meta["calibration"]}
+        calibration = {tuple(c["level"]): Calibrator.from_record(c, quantiles) for c in meta["calibration"]}
         read = lambda name: pd.read_parquet(folder / name) if (folder / name).is_file() else None  # noqa: E731
         cold = read("cold_start.parquet")
         return cls(
@@ -368,14 +435,14 @@ class ForecastPipeline:
             calibration=calibration, quantiles=quantiles,
             cold_start=ColdStart(list(spec.keys), cold) if cold is not None else None,
             future_given=read("future.parquet"), assume_future=meta.get("assume_future"),
-            history_tail=read("history_tail.parquet"),
+            history_tail=read("history_tail.parquet"), noise=read("noise.parquet"),
         )
 
     @classmethod
     def from_model(cls, model: Forecaster, intervals: ConformalIntervals) -> ForecastPipeline:
         """A pipeline around a bare model and its leaf intervals (artifacts saved before pipelines)."""
         return cls(model.spec_, model, {}, method="bottom_up", relative_mse={},
-                   calibration={tuple(model.keys_): intervals}, quantiles=intervals.quantiles)
+                   calibration={tuple(model.keys_): Calibrator.from_intervals(intervals)}, quantiles=intervals.quantiles)
 
 
 def _history_tail(frame: pd.DataFrame, spec: SeriesSpec) -> pd.DataFrame | None:

@@ -70,7 +70,9 @@ class LoadedModel:
     def intervals(self) -> ConformalIntervals:
         """The leaf level's calibration."""
         cal = self.pipeline.calibration.get(tuple(self.pipeline.keys))
-        return cal if cal is not None else ConformalIntervals(pd.DataFrame())
+        if cal is None or cal.conformal is None:
+            return ConformalIntervals(pd.DataFrame())
+        return cal.conformal
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float]:

@@ -38,9 +38,14 @@ the 1-2 day drift of the comparable week and averages two noisy observations.
   With too few year-over-year weeks to tell, or for department series, last year's path
   is kept whole.
 
-The years are averaged with weights ``1/k``. A series without a comparable week (shorter
-than a year, or gappy) falls back to the mean of its last weeks. Series with zero or
-negative sales (returns, at department level) are shifted before taking logs.
+The years are averaged with weights ``1/k``. ``chain_years``: an earlier year whose weeks
+the history holds but whose k-year growth it cannot measure yet (fewer than
+``min_growth_pairs`` k-year pairs, e.g. 2 years of history forecasting the third) gets its
+growth chained, the 1-year growth plus the series' median change over its last 52 weeks
+from the same weeks a year before; otherwise it would go unused. A series without a
+comparable week (shorter than a year, or gappy) falls back to the mean of its last weeks.
+Series with zero or negative sales (returns, at department level) are shifted before
+taking logs.
 """
 
 from __future__ import annotations
@@ -65,6 +70,9 @@ _VARIOGRAM_LAGS = 13
 #: Fewest year-over-year weeks (away from the history's ends) to judge whether a series'
 #: slow deviation from the chain repeats.
 _MIN_REPEAT_WEEKS = 8
+#: Weeks in a year, and the fewest year-over-year pairs to chain an older year's level.
+_SEASON_WEEKS = 52
+_MIN_CHAIN_PAIRS = 26
 
 
 def effect_names(calendar: RetailCalendar = US_CALENDAR) -> tuple[str, ...]:
@@ -112,13 +120,16 @@ class CalendarYoY(Forecaster):
         shape_window: int = 6,
         own_halflife: float | str = "auto",
         slow_repeat: float | str | None = "auto",
+        chain_years: bool = False,
         **params: Any,
     ) -> None:
         super().__init__(
             seed=seed, growth_weeks=growth_weeks, growth_halflife=growth_halflife,
             max_years=max_years, fallback_weeks=fallback_weeks, min_growth_pairs=min_growth_pairs,
-            shape_pooling=shape_pooling, shape_window=shape_window, own_halflife=own_halflife, slow_repeat=slow_repeat, **params,
+            shape_pooling=shape_pooling, shape_window=shape_window, own_halflife=own_halflife, slow_repeat=slow_repeat,
+            chain_years=chain_years, **params,
         )
+        self.chain_years = chain_years
         self.slow_repeat = slow_repeat
         self.own_halflife = own_halflife
         self.shape_pooling = shape_pooling
@@ -177,6 +188,8 @@ class CalendarYoY(Forecaster):
             dxs.append(dx)
         self.beta_pooled_, self.beta_ = self._effects(diffs, dxs, logy, x, grid)
         self.growth_ = self._growth(gdiffs, dxs)
+        if self.chain_years:
+            self.growth_ = _chained_growth(self.growth_, logy)
 
     def _shape_weights(self, shape: np.ndarray, grid: pd.DatetimeIndex, pos: dict[pd.Timestamp, int]) -> np.ndarray:
         """How much of each series' own seasonal deviation to keep (rows = weeks, columns = series).
@@ -438,6 +451,28 @@ def _chain_deviation(logy: np.ndarray, window: int, groups: np.ndarray) -> tuple
         dev[:, cols] = logy[:, cols] - mean[:, None]
     local = pd.DataFrame(dev).rolling(2 * window + 1, center=True, min_periods=1).mean().to_numpy()
     return dev, local
+
+
+def _chained_growth(growth: np.ndarray, logy: np.ndarray) -> np.ndarray:
+    """``growth`` (rows = k-1) with k-year growth that the history cannot measure directly
+    (no k-year pairs yet) chained from the 1-year growth: ``g_k = g_1 + m_k``, ``m_k`` the
+    series' median log change over its last 52 weeks from the same weeks ``k - 1`` years
+    before (at least ``_MIN_CHAIN_PAIRS`` pairs). Two years of history then give two views
+    of the season, as ``calendar_naive(years=2)`` averages them."""
+    out = growth.copy()
+    n_weeks = len(logy)
+    for k in range(2, len(growth) + 1):
+        lag = _SEASON_WEEKS * (k - 1)
+        start = max(lag, n_weeks - _SEASON_WEEKS)
+        if n_weeks - start < _MIN_CHAIN_PAIRS:
+            break
+        change = logy[start:] - logy[start - lag : n_weeks - lag]
+        enough = np.isfinite(change).sum(axis=0) >= _MIN_CHAIN_PAIRS
+        with np.errstate(all="ignore"):
+            past = np.nanmedian(np.where(enough[None, :], change, 0.0), axis=0)
+        chained = np.where(enough, growth[0] + past, np.nan)
+        out[k - 1] = np.where(np.isfinite(growth[k - 1]), growth[k - 1], chained)
+    return out
 
 
 def _positions(

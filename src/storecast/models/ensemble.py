@@ -19,7 +19,12 @@ calendar-aligned naive (last year's same calendar days, ``models.calendar_naive`
 latter two on pooled history, equally weighted (measured side by side in
 docs/benchmarks.md, Department level). The aligned naive replaced lag-52 seasonal naive
 on a calendar argument (lag 52 drifts 1-2 days, which moves pre-Christmas days between
-weeks), not on a search over members. Its calendar_yoy smooths a series' growth
+weeks), not on a search over members; it averages the same calendar days of up to two
+earlier years, each re-levelled (one year is one noisy view of the season: WMAE 1,604 ->
+1,590 delivered, the one window with two years 1,613 -> 1,560; docs/benchmarks.md, fev
+walmart); for the same reason its calendar_yoy chains the level of a second earlier year
+from the first when the history holds its weeks but too few two-year pairs to measure
+its growth (``chain_years``). Its calendar_yoy smooths a series' growth
 deviation with a fixed 12-week half-life: the half-life learned from the variogram (about
 2 weeks) helps stores, whose deviations move in steps, but follows department noise
 (WMAE 1874 with 12 weeks vs 1949 learned, 4 windows).
@@ -193,6 +198,6 @@ class PooledBlend(Ensemble):
         if denoise is None:
             denoise = {"calendar_yoy": 10, "calendar_naive": 10}
         if member_params is None:
-            member_params = {"calendar_yoy": {"own_halflife": 12.0}}
+            member_params = {"calendar_yoy": {"own_halflife": 12.0, "chain_years": True}, "calendar_naive": {"years": 2}}
         super().__init__(seed=seed, members=members, weighting=weighting, denoise=denoise,
                          member_params=member_params, **params)
