@@ -68,9 +68,9 @@ def test_payload_series_cover_history_backtest_and_forecast(store_html: str, sto
     data = _json(store_html, "sc-data")
     n_weeks = store_table["week"].nunique()
     assert len(data["weeks"]) == n_weeks and data["first_future"] == n_weeks - HORIZON
-    assert sorted(data["stores"], key=int) == [str(s) for s in sorted(store_table["store"].unique())]
+    assert data["children"][""] == [str(s) for s in sorted(store_table["store"].unique())]
     store2 = store_table[store_table["store"] == 2].sort_values("week")
-    arrays = data["stores"]["2"]
+    arrays = data["nodes"]["2"]
     assert arrays["a"][0] == 0 and len(arrays["a"]) - 1 == n_weeks - HORIZON
     assert arrays["p"][0] == n_weeks - (WINDOWS + 1) * HORIZON and len(arrays["p"]) - 1 == (WINDOWS + 1) * HORIZON
     assert arrays["a"][1:] == [round(v) for v in store2["actual"].dropna()]
@@ -143,16 +143,17 @@ def test_aggregate_bands_are_out_of_sample_for_backtest_weeks() -> None:
 
 def test_department_payload_and_selector(dept_table: pd.DataFrame) -> None:
     page = build_dashboard_html(dept_table)
-    assert '<select id="sc-dept">' in page
+    assert '<select id="sc-k0">' in page and '<select id="sc-k1">' in page and ">Department<" in page
     data = _json(page, "sc-data")
-    assert data["level"] == "dept"
+    assert data["level"] == "dept" and data["keys"] == ["store", "dept"]
     pairs = {(str(s), str(d)) for s, d in dept_table[["store", "dept"]].drop_duplicates().itertuples(index=False)}
-    assert {(s, d) for s, depts in data["depts"].items() for d in depts} == pairs
+    assert {tuple(p.split(data["sep"])) for p in data["nodes"] if data["sep"] in p} == pairs
+    assert data["children"]["1"] == sorted({d for s, d in pairs if s == "1"}, key=int)
     store1 = dept_table[dept_table["store"] == 1].groupby("week")["actual"].sum(min_count=1).dropna()
-    assert data["stores"]["1"]["a"][1:] == [round(v) for v in store1]
-    late = data["depts"]["1"]["3"]
+    assert data["nodes"]["1"]["a"][1:] == [round(v) for v in store1]
+    late = data["nodes"]["1" + data["sep"] + "3"]
     assert late["a"][0] == 20  # opened 20 weeks after the first week
-    assert late["mape"] is not None and late["mape"] > 0
+    assert late["m"] is not None and late["m"] > 0
 
 
 def test_monitoring_panel_only_when_given_and_escaped(store_table: pd.DataFrame) -> None:
@@ -183,5 +184,35 @@ def test_minimal_table_without_bands_or_cutoffs(store_table: pd.DataFrame) -> No
     """A table with only keys, week, actual and predicted still renders (no bands drawn)."""
     minimal = store_table[["store", "week", "actual", "predicted"]]
     data = _json(build_dashboard_html(minimal), "sc-data")
-    assert set(data["total"]) == {"a", "p"} and set(data["stores"]["1"]) == {"a", "p"}
+    assert set(data["total"]) == {"a", "p"} and set(data["nodes"]["1"]) == {"a", "p", "m"}
     assert data["overall"]["mape"] > 0
+
+
+def brand_table(dept_table: pd.DataFrame) -> pd.DataFrame:
+    """The department table as another retailer's: text brand names under numbered stores."""
+    names = {3: "Alpha 64oz", 6: "Beta 64oz", 9: "Gamma <96oz>", 12: "Delta, 128oz"}
+    return dept_table.assign(dept=dept_table["dept"].map(names)).rename(columns={"dept": "brand"})
+
+
+def test_any_keys_get_a_selector_each_and_named_holidays(dept_table: pd.DataFrame) -> None:
+    table = brand_table(dept_table)
+    holidays = {pd.Timestamp("2011-12-30"): "New Year's Day", pd.Timestamp("2011-07-01"): "Independence Day"}
+    page = build_dashboard_html(table, holidays, keys=["store", "brand"], metric="wmape")
+    assert '<select id="sc-k0">' in page and ">Brand<select id=\"sc-k1\">" in page
+    data = _json(page, "sc-data")
+    assert data["labels"] == ["Store", "Brand"] and data["numeric"] == [True, False] and data["metric"] == "WAPE"
+    assert data["children"]["2"] == ["Alpha 64oz", "Beta 64oz", "Delta, 128oz", "Gamma <96oz>"]
+    assert "2" + data["sep"] + "Gamma <96oz>" in data["nodes"]
+    assert "Gamma <96oz>" not in page.split('id="sc-data"')[0]  # names reach the page only as escaped JSON
+    assert [h["name"] for h in data["holidays"]] == ["Independence Day", "New Year's Day"]
+    assert "Backtest WAPE per store" in json.dumps(_json(page, "sc-figures"))
+
+
+def test_given_levels_are_shown_instead_of_sums(dept_table: pd.DataFrame) -> None:
+    table = brand_table(dept_table)
+    totals = table.groupby("week", as_index=False)[["actual", "predicted"]].sum(min_count=1)
+    totals["predicted"] *= 2  # a level forecast that is not the sum of the leaves' shows as given
+    data = _json(build_dashboard_html(table, keys=["store", "brand"], levels={(): totals}), "sc-data")
+    summed = _json(build_dashboard_html(table, keys=["store", "brand"]), "sc-data")
+    assert data["total"]["p"][1:] == [round(v) for v in totals["predicted"].dropna()]
+    assert data["total"]["p"] != summed["total"]["p"] and data["nodes"]["1"] == summed["nodes"]["1"]

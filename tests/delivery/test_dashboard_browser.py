@@ -186,7 +186,7 @@ def test_store_dashboard_renders_without_errors_and_switches_stores(browser: Bro
     week_bars = traces(browser, "sc-week-mape")
     assert len(week_bars) == 2 and sum(t["n"] for t in week_bars) == WINDOWS * HORIZON
 
-    select(browser, "sc-store", "3")
+    select(browser, "sc-k0", "3")
     assert browser.js(TITLE_JS) == "Store 3"
     store3 = table[table["store"] == 3].sort_values("week")
     after = {t["name"]: t["n"] for t in traces(browser)}
@@ -210,15 +210,15 @@ def test_department_drill_down(browser: Browser, tmp_path: Path) -> None:
 
     page = write_dashboard(table, None, tmp_path, monitoring=pd.DataFrame(monitoring))
     browser.open(page)
-    assert browser.js("document.getElementById('sc-dept').disabled") is True
+    assert browser.js("document.getElementById('sc-k1').disabled") is True
 
-    select(browser, "sc-store", "1")
-    options = browser.js("Array.from(document.getElementById('sc-dept').options).map(o => o.value)")
+    select(browser, "sc-k0", "1")
+    options = browser.js("Array.from(document.getElementById('sc-k1').options).map(o => o.value)")
     depts = sorted(table.loc[table["store"] == 1, "dept"].unique())
     assert options == ["all", *[str(d) for d in depts]]
     assert browser.js(TITLE_JS) == "Store 1 · all departments"
 
-    select(browser, "sc-dept", "3")  # the department that opens late
+    select(browser, "sc-k1", "3")  # the department that opens late
     assert browser.js(TITLE_JS) == "Store 1 · Dept 3"
     series = table[(table["store"] == 1) & (table["dept"] == 3)].sort_values("week")
     got = {t["name"]: t["n"] for t in traces(browser)}
@@ -246,3 +246,28 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+@pytest.mark.browser
+def test_text_keys_drill_down(browser: Browser, tmp_path: Path) -> None:
+    from dashboard_fixtures import dept_dataset, predictions_for
+
+    from storecast.delivery.dashboard import write_dashboard
+
+    table = predictions_for(dept_dataset())
+    names = {3: "Alpha 64oz", 6: "Beta 64oz", 9: "Gamma <96oz>", 12: "Delta, 128oz"}
+    table = table.assign(dept=table["dept"].map(names)).rename(columns={"dept": "brand"})
+    browser.open(write_dashboard(table, None, tmp_path, keys=["store", "brand"], metric="wmape"))
+    assert browser.js("document.getElementById('sc-k1').disabled") is True
+    select(browser, "sc-k0", "2")
+    assert browser.js(TITLE_JS) == "Store 2 · all brands"
+    options = browser.js("Array.from(document.getElementById('sc-k1').options).map(o => o.textContent)")
+    assert options[0] == "All brands" and options[-1].startswith("Gamma <96oz> · WAPE ")
+    select(browser, "sc-k1", "Gamma <96oz>")
+    assert browser.js(TITLE_JS) == "Store 2 · Gamma <96oz>"
+    series = table[(table["store"] == 2) & (table["brand"] == "Gamma <96oz>")]
+    assert {t["name"]: t["n"] for t in traces(browser)}["Actual"] == _span(series.sort_values("week")["actual"])
+    select(browser, "sc-k0", "total")
+    assert browser.js(TITLE_JS) == "Chain total" and browser.js("document.getElementById('sc-k1').disabled") is True
+    assert browser.console_errors() == []
+    browser.screenshot(tmp_path / "dashboard-brands.png")

@@ -12,6 +12,7 @@ from storecast.cli._common import (
     DataOpt,
     FormatOpt,
     console,
+    declared,
     err_console,
     handle_errors,
     settings_from,
@@ -38,9 +39,10 @@ def _table(report: QualityReport) -> Table:
 def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
-    def validate(data: DataOpt, fmt: FormatOpt = None, as_json: JsonOpt = False) -> None:
+    @declared
+    def validate(data: DataOpt, fmt: FormatOpt = None, as_json: JsonOpt = False, declaration: dict | None = None) -> None:
         """Check a history file against the quality gate; exit 2 when it has errors."""
-        settings = settings_from(data_format=fmt)
+        settings = settings_from(declaration, data_format=fmt)
         _, report = load(data, settings)
         if as_json:
             typer.echo(json.dumps(report.to_dict(), default=str))

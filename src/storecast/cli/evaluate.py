@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,16 +13,17 @@ from storecast.cli._common import (
     DataOpt,
     FormatOpt,
     console,
+    declared,
     handle_errors,
     progress_steps,
     settings_from,
 )
 from storecast.data.readers import read_history
 from storecast.evaluation.backtest import backtest
-from storecast.evaluation.report import METRICS, backtest_report, models_for
+from storecast.evaluation.report import METRICS, backtest_report, models_for, predictions_frame
 
-_LABELS = {"mape": "MAPE %", "wmape": "WMAPE %", "wmae": "WMAE", "rmse": "RMSE", "bias": "bias %",
-           "coverage_80": "cov80 %", "coverage_95": "cov95 %"}
+_LABELS = {"mape": "MAPE %", "wmape": "WAPE %", "wmae": "WMAE", "rmse": "RMSE", "bias": "bias %", "mase": "MASE",
+           "wql": "WQL", "coverage_80": "cov80 %", "coverage_95": "cov95 %", "interval_score_80": "IS80"}
 
 
 def _table(title: str, first: str, rows: list[dict[str, object]]) -> Table:
@@ -35,7 +37,14 @@ def _table(title: str, first: str, rows: list[dict[str, object]]) -> Table:
         cells = [str(row[first])]
         for metric in METRICS:
             value = row.get(metric)
-            cells.append("" if value is None else f"{value:,.0f}" if metric in ("wmae", "rmse") else f"{value:.2f}")
+            if value is None:
+                cells.append("")
+            elif metric in ("wmae", "rmse"):
+                cells.append(f"{value:,.0f}")
+            elif metric in ("wql", "interval_score_80", "mase"):
+                cells.append(f"{value:.3f}")
+            else:
+                cells.append(f"{value:.2f}")
         table.add_row(*cells)
     return table
 
@@ -43,6 +52,7 @@ def _table(title: str, first: str, rows: list[dict[str, object]]) -> Table:
 def register(app: typer.Typer) -> None:
     @app.command("backtest")
     @handle_errors
+    @declared
     def backtest_cmd(
         data: DataOpt,
         fmt: FormatOpt = None,
@@ -53,18 +63,29 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
         jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=0, max=256,
                                                  help="Worker processes (0 = one per core, 1 = in process).")] = None,
+        quantiles: Annotated[str | None, typer.Option(
+            "--quantiles", help="Quantile levels, comma-separated in (0, 1) (default 0.1,...,0.9).")] = None,
+        predictions_out: Annotated[Path | None, typer.Option(
+            "--predictions-out", help="Write every model's out-of-sample predictions to this Parquet file.")] = None,
+        declaration: dict | None = None,
     ) -> None:
         """Backtest on rolling origins ending at the last week; baselines always beside."""
-        settings = settings_from(data_format=fmt, horizon=horizon, backtest_windows=windows, backtest_step=step,
-                                 backtest_jobs=jobs)
+        settings = settings_from(declaration, data_format=fmt, horizon=horizon, backtest_windows=windows,
+                                 backtest_step=step, backtest_jobs=jobs, quantiles=quantiles)
         with progress_steps() as say:
             say("reading data")
             dataset = read_history(data, settings, fmt)
             names = models_for(model or settings.model, dataset.level)
             result = backtest(dataset, names, horizon=settings.horizon, windows=settings.backtest_windows,
                               step=settings.backtest_step, seed=settings.seed, progress=say,
-                              jobs=settings.resolved_backtest_jobs)
+                              jobs=settings.resolved_backtest_jobs, quantiles=settings.quantiles)
         report = backtest_report(result)
+        if predictions_out is not None:
+            from storecast.delivery.files import write_atomic
+
+            rows = predictions_frame(result)
+            write_atomic(predictions_out, lambda handle: rows.to_parquet(handle, index=False))
+            report["predictions_out"] = str(predictions_out)
         if as_json:
             typer.echo(json.dumps(report, indent=2))
             return

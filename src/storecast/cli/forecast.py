@@ -12,6 +12,7 @@ from storecast.cli._common import (
     FormatOpt,
     WarehouseOpt,
     console,
+    declared,
     handle_errors,
     progress_steps,
     settings_from,
@@ -21,6 +22,8 @@ from storecast.lifecycle.jobs import RunResult, run_job
 HorizonOpt = Annotated[int | None, typer.Option("--horizon", "-h", help="Weeks to forecast.", min=1, max=104)]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output directory.")]
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model name, or auto.")]
+QuantilesOpt = Annotated[str | None, typer.Option(
+    "--quantiles", help="Quantile levels every forecast carries, comma-separated in (0, 1) (default 0.1,...,0.9).")]
 
 
 def _report(result: RunResult) -> None:
@@ -29,9 +32,14 @@ def _report(result: RunResult) -> None:
     m = result.metrics
     if result.level == "dept":
         # A percentage of a department week near zero is meaningless; weighted errors lead.
-        console.print(f"backtest WMAPE {m['wmape']:.2f}%  WMAE {m['wmae']:,.0f}")
+        line = f"backtest WMAPE {m['wmape']:.2f}%  WMAE {m['wmae']:,.0f}"
     else:
-        console.print(f"backtest MAPE {m['mape']:.2f}%  WMAPE {m['wmape']:.2f}%")
+        line = f"backtest MAPE {m['mape']:.2f}%  WMAPE {m['wmape']:.2f}%"
+    if "wql" in m and m["wql"] == m["wql"]:
+        line += f"  WQL {m['wql']:.3f}"
+    console.print(line)
+    for note in result.notes:
+        console.print(f"[yellow]warning:[/yellow] {note}")
     if result.model_version:
         state = "champion" if result.promoted else "registered, champion kept"
         console.print(f"model version {result.model_version} ({state}: {result.promotion_reason})")
@@ -43,6 +51,7 @@ def _report(result: RunResult) -> None:
 def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
+    @declared
     def run(
         data: DataOpt,
         fmt: FormatOpt = None,
@@ -50,9 +59,12 @@ def register(app: typer.Typer) -> None:
         out: OutOpt = None,
         warehouse: WarehouseOpt = None,
         model: ModelOpt = None,
+        quantiles: QuantilesOpt = None,
+        declaration: dict | None = None,
     ) -> None:
         """Read, validate, backtest, train, forecast and deliver (CSV, Parquet, dashboard, warehouse)."""
-        settings = settings_from(data_format=fmt, horizon=horizon, out_dir=out, warehouse_url=warehouse, model=model)
+        settings = settings_from(declaration, data_format=fmt, horizon=horizon, out_dir=out, warehouse_url=warehouse,
+                                 model=model, quantiles=quantiles)
         with progress_steps() as step:
             result = run_job(settings, data, progress=step)
         _report(result)

@@ -17,6 +17,7 @@ from storecast.cli._common import (
     DataOpt,
     FormatOpt,
     console,
+    declared,
     handle_errors,
     progress_steps,
     say,
@@ -94,17 +95,19 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     @handle_errors
+    @declared
     def train(
         data: Annotated[Path | None, typer.Option("--data", "-d", help="History file; omit to train on the warehouse history.")] = None,
         fmt: FormatOpt = None,
         out: OutOpt = None,
         model: Annotated[str | None, typer.Option("--model", "-m", help="Challenger model name, or auto.")] = None,
         as_json: JsonOpt = False,
+        declaration: dict | None = None,
     ) -> None:
         """Train a challenger, backtest it against the champion on the same data, promote only if better."""
         from storecast.lifecycle.retrain import retrain_job
 
-        settings = settings_from(out_dir=out, model=model, data_format=fmt)
+        settings = settings_from(declaration, out_dir=out, model=model, data_format=fmt)
         with progress_steps() as step:
             result = retrain_job(settings, data, fmt=fmt, trigger="manual", progress=step)
         t = result.train
@@ -119,17 +122,19 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     @handle_errors
+    @declared
     def refresh(
         data: Annotated[Path | None, typer.Option("--data", "-d", help="This week's file; omit to refresh from the warehouse.")] = None,
         fmt: FormatOpt = None,
         out: OutOpt = None,
         allow_restatement: Annotated[bool, typer.Option("--allow-restatement", help="Accept rows that change stored weeks.")] = False,
         no_retrain: Annotated[bool, typer.Option("--no-retrain", help="Never retrain, even when the policy says so.")] = False,
+        declaration: dict | None = None,
     ) -> None:
         """The weekly refresh: ingest -> forecast with the champion -> monitor -> retrain if due."""
         from storecast.lifecycle.jobs import refresh_job
 
-        settings = settings_from(out_dir=out, data_format=fmt)
+        settings = settings_from(declaration, out_dir=out, data_format=fmt)
         with progress_steps() as step:
             result = refresh_job(settings, data, fmt=fmt, allow_restatement=allow_restatement,
                                  retrain=not no_retrain, progress=step)
@@ -173,6 +178,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     @handle_errors
+    @declared
     def simulate(
         data: DataOpt,
         start: Annotated[str, typer.Option("--start", help="Last week the first model sees (YYYY-MM-DD).")],
@@ -180,6 +186,7 @@ def register(app: typer.Typer) -> None:
         out: OutOpt = None,
         model: Annotated[str | None, typer.Option("--model", "-m", help="Model name, or auto.")] = None,
         as_json: JsonOpt = False,
+        declaration: dict | None = None,
     ) -> None:
         """Replay history week by week through refresh, monitoring and retraining."""
         from storecast.lifecycle.simulate import simulate as run_simulation
@@ -188,7 +195,7 @@ def register(app: typer.Typer) -> None:
             start_date = dt.date.fromisoformat(start)
         except ValueError:
             raise UsageError(f"--start must be a date as YYYY-MM-DD, got {start!r}") from None
-        settings = settings_from(out_dir=out, model=model, data_format=fmt)
+        settings = settings_from(declaration, out_dir=out, model=model, data_format=fmt)
         with progress_steps() as step:
             result = run_simulation(settings, data, start_date, fmt=fmt, out=settings.out_dir, progress=step)
         if as_json:

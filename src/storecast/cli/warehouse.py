@@ -15,6 +15,7 @@ from storecast.cli._common import (
     FormatOpt,
     WarehouseOpt,
     console,
+    declared,
     handle_errors,
     progress_steps,
     say,
@@ -55,15 +56,20 @@ def _summary(result: IngestResult) -> Table:
 def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
+    @declared
     def ingest(
         data: DataOpt,
         warehouse: WarehouseOpt = None,
         allow_restatement: RestateOpt = False,
         fmt: FormatOpt = None,
         as_json: JsonOpt = False,
+        declaration: dict | None = None,
     ) -> None:
-        """Append a new sales file to the warehouse history; exit 2 when it is rejected."""
-        settings = settings_from(data_format=fmt, warehouse_url=warehouse)
+        """Append a new sales file to the warehouse history; exit 2 when it is rejected.
+
+        A declared retailer's weekly file needs no declaration flags again: the warehouse
+        keeps the one its data was read with."""
+        settings = settings_from(declaration, data_format=fmt, warehouse_url=warehouse)
         with progress_steps() as step:
             result = ingest_job(settings, data, allow_restatement=allow_restatement, progress=step)
         if as_json:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -102,12 +103,14 @@ def dataset_from_dataframe(df: pd.DataFrame, spec: DataSpec, source: str = "Data
     if not spec.keys:
         raise DataError("no keys declared: DataSpec(keys=[...]) names the series key columns")
     _check_country(spec)
-    missing = [c for c in (*spec.keys, spec.date, spec.target, *spec.known_future, *spec.past_only)
-               if c not in df.columns]
+    roles = [*((k, "keys") for k in spec.keys), (spec.date, "date"), (spec.target, "target"),
+             *((c, "known_future") for c in spec.known_future), *((c, "past_only") for c in spec.past_only)]
+    missing = [f"{c!r} ({role})" for c, role in roles if c not in df.columns]
     static_cols, static_frame, static_notes = _read_static(spec)
-    missing += [c for c in spec.static if c not in df.columns and c not in static_cols]
+    missing += [f"{c!r} (static)" for c in spec.static if c not in df.columns and c not in static_cols]
     if missing:
-        raise DataError(f"declared column(s) {', '.join(missing)} not in the DataFrame; it has {', '.join(map(str, df.columns))}")
+        raise DataError(f"declared column(s) {', '.join(missing)} not in the DataFrame; it has "
+                        f"{', '.join(map(str, df.columns))}")
     frame = pd.DataFrame({k: as_key_values(df[k].to_numpy()) for k in spec.keys})
     dates = df[spec.date]
     if pd.api.types.is_datetime64_any_dtype(dates):
@@ -229,7 +232,8 @@ def canonicalize(
     if spec.events_file is not None:
         chain_events, keyed = read_events(Path(spec.events_file), spec, keys)
     key_types = tuple("int" if pd.api.types.is_integer_dtype(frame[k]) else "text" for k in keys)
-    missing = spec.missing_weeks if spec.missing_weeks != "auto" else infer_missing_weeks(frame, keys)
+    missing: Literal["zero", "gap"] = (spec.missing_weeks if spec.missing_weeks != "auto"
+                                       else infer_missing_weeks(frame, keys))
     series_spec = SeriesSpec(
         keys=tuple(keys), known_future=tuple(c for c in spec.known_future if c in frame.columns),
         past_only=tuple(c for c in spec.past_only if c in frame.columns), static=tuple(statics),
@@ -255,7 +259,7 @@ _ZERO_GAPS = 0.15
 _MIN_GAP_WEEKS = 30
 
 
-def infer_missing_weeks(frame: pd.DataFrame, keys: Sequence[str]) -> str:
+def infer_missing_weeks(frame: pd.DataFrame, keys: Sequence[str]) -> Literal["zero", "gap"]:
     """``zero`` when weeks missing inside series look like weeks without sales, else ``gap``.
 
     Walmart's departments leave out weeks with no sales: the weeks next to a gap are often

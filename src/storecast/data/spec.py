@@ -302,8 +302,9 @@ class DataSpec(BaseModel):
     static: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Per-series attributes (store type, size, demographics).")
     static_file: Path | None = Field(None, description="CSV of static attributes joined on a key column it shares with the data.")
     future_file: Path | None = Field(None, description="CSV of known-future values for the forecast weeks.")
-    assume_future: Literal["last", "zero"] | None = Field(
-        None, description="What to assume for known-future values the data does not give for forecast weeks: last or zero.")
+    assume_future: Literal["last", "zero", "strict"] | None = Field(
+        None, description="What to assume for known-future values the data does not give for forecast weeks: "
+        "last, zero or strict (an error); unset: last, with a warning, when the data gives none at all.")
     country: str | None = Field(None, description="Country (and subdivision) of the holidays: US, DE, GB-SCT, ...")
     events_file: Path | None = Field(None, description="CSV of the retailer's events: date,name[,key columns].")
     aggregate: dict[str, Aggregation] = Field(
@@ -320,6 +321,16 @@ class DataSpec(BaseModel):
     @classmethod
     def _country(cls, value: str | None) -> str | None:
         return value.strip().upper() if value else None
+
+    @field_validator("week_ending", mode="before")
+    @classmethod
+    def _weekday(cls, value: object) -> object:
+        return value.strip().upper()[:3] if isinstance(value, str) else value
+
+    @field_validator("week_label", "assume_future", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _check(self) -> DataSpec:

@@ -176,16 +176,9 @@ def seasonal_naive_scale(history: pd.DataFrame, keys: list[str], *, season: int 
 
 def quantile_levels(frame: pd.DataFrame) -> list[float]:
     """The quantile levels a frame carries (its ``q<level>`` columns), sorted."""
-    out = []
-    for name in frame.columns:
-        if isinstance(name, str) and name.startswith("q"):
-            try:
-                level = float(name[1:])
-            except ValueError:
-                continue
-            if 0.0 < level < 1.0:
-                out.append(level)
-    return sorted(out)
+    from storecast.models.intervals import quantile_level
+
+    return sorted(lv for c in frame.columns if (lv := quantile_level(c)) is not None)
 
 
 def summarize(frame: pd.DataFrame) -> dict[str, float]:

@@ -13,8 +13,9 @@ import pandas as pd
 
 from storecast.evaluation.backtest import BacktestResult
 from storecast.models import BASELINES, MODELS, resolve_model
+from storecast.models.intervals import quantile_columns
 
-METRICS = ("mape", "wmape", "wmae", "rmse", "bias", "coverage_80", "coverage_95")
+METRICS = ("mape", "wmape", "wmae", "mase", "bias", "wql", "coverage_80", "coverage_95", "interval_score_80")
 
 
 def models_for(choice: str | None, level: str = "store") -> list[str]:
@@ -61,3 +62,12 @@ def backtest_report(result: BacktestResult) -> dict[str, Any]:
     }
     report["failures"] = dict(result.failures)
     return report
+
+
+def predictions_frame(result: BacktestResult) -> pd.DataFrame:
+    """Every out-of-sample prediction: the key columns, ``week``, ``cutoff``, ``step``,
+    ``model``, ``actual``, ``yhat`` and one column per quantile ``q<level>`` (as given)."""
+    frame = result.predictions.rename(columns={"y": "actual"})
+    quantiles = quantile_columns(frame.columns)
+    cols = [*result.keys, "week", "cutoff", "step", "model", "actual", "yhat", *quantiles]
+    return frame[cols].sort_values(["model", *result.keys, "cutoff", "week"], kind="stable").reset_index(drop=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from storecast.models.intervals import ConformalIntervals
+from storecast.models.intervals import ConformalIntervals, quantile_level
 from storecast.models.quantiles import SCALE_FEATURES, ScaledQuantiles
 
 
@@ -30,6 +30,8 @@ class Calibrator:
     quantiles: tuple[float, ...]
     conformal: ConformalIntervals | None = None
     scaled: ScaledQuantiles | None = None
+    #: bands and quantiles never go below this (0 for sales that never went negative)
+    floor: float | None = None
 
     @classmethod
     def empty(cls, quantiles: Sequence[float]) -> Calibrator:
@@ -37,12 +39,12 @@ class Calibrator:
 
     @classmethod
     def fit(cls, kind: str, residuals: pd.DataFrame, level: Sequence[str], quantiles: Sequence[float],
-            pool: bool = False) -> Calibrator:
+            pool: bool = False, floor: float | None = None) -> Calibrator:
         if kind == "scaled":
             scaled = ScaledQuantiles.from_residuals(residuals, keys=list(level), features=SCALE_FEATURES)
-            return cls("scaled", tuple(quantiles), scaled=scaled)
+            return cls("scaled", tuple(quantiles), scaled=scaled, floor=floor)
         intervals = ConformalIntervals.from_residuals(residuals, list(level), quantiles=quantiles, pool_steps=pool)
-        return cls("conformal", tuple(quantiles), conformal=intervals)
+        return cls("conformal", tuple(quantiles), conformal=intervals, floor=floor)
 
     @property
     def needs_noise(self) -> bool:
@@ -51,22 +53,31 @@ class Calibrator:
     def apply(self, forecast: pd.DataFrame, level: Sequence[str]) -> pd.DataFrame:
         """``forecast`` (keys, step, yhat[, noise]) with bands and quantile columns."""
         if self.kind == "scaled" and self.scaled is not None:
-            return self.scaled.apply(forecast, list(self.quantiles), keys=list(level))
-        assert self.conformal is not None
-        return self.conformal.apply(forecast, list(level))
+            out = self.scaled.apply(forecast, list(self.quantiles), keys=list(level))
+        else:
+            assert self.conformal is not None
+            out = self.conformal.apply(forecast, list(level))
+        if self.floor is not None:
+            bounds = [c for c in out.columns if isinstance(c, str) and (c.startswith(("lo_", "hi_")) or quantile_level(c) is not None)]
+            out[bounds] = out[bounds].clip(lower=self.floor)
+        return out
 
     def to_record(self) -> dict[str, Any]:
         if self.kind == "scaled" and self.scaled is not None:
-            return {"kind": "scaled", "scaled": self.scaled.to_record()}
-        return {"kind": self.kind, "table": self.conformal.to_records() if self.conformal is not None else []}
+            return {"kind": "scaled", "scaled": self.scaled.to_record(), "floor": self.floor}
+        return {"kind": self.kind, "table": self.conformal.to_records() if self.conformal is not None else [],
+                "floor": self.floor}
 
     @classmethod
     def from_record(cls, record: dict[str, Any], quantiles: Sequence[float]) -> Calibrator:
         kind = record.get("kind", "conformal")
+        floor = record.get("floor")
         if kind == "scaled":
-            return cls("scaled", tuple(quantiles), scaled=ScaledQuantiles.from_record(record["scaled"]))
-        return cls(kind, tuple(quantiles), conformal=ConformalIntervals(pd.DataFrame(record.get("table", [])), tuple(quantiles)))
+            return cls("scaled", tuple(quantiles), scaled=ScaledQuantiles.from_record(record["scaled"]), floor=floor)
+        return cls(kind, tuple(quantiles), conformal=ConformalIntervals(pd.DataFrame(record.get("table", [])), tuple(quantiles)),
+                   floor=floor)
 
     @classmethod
     def from_intervals(cls, intervals: ConformalIntervals) -> Calibrator:
         return cls("conformal", intervals.quantiles, conformal=intervals)
+

@@ -5,8 +5,11 @@ Where each known-future column comes from, in order:
 - a retailer event's flag (``event_<name>``): the events file, placed in its week;
 - every other driver (prices, promotions, ...): the values the data gives for the forecast
   weeks (rows after the last week with sales, or ``--future FILE``). When some are missing,
-  ``assume`` says what to use — ``last`` (each series' last known value) or ``zero`` — and
-  without it the forecast stops with an error naming the columns and weeks.
+  ``assume`` says what to use — ``last`` (each series' last known value) or ``zero``.
+  Without it (``resolve_assumption``): data that gives *no* forecast-week values at all is
+  forecast as if each series' last values continued, with a warning naming the columns and
+  weeks (recorded in run.json); data that gives some but not all stops with an error naming
+  them, as does ``strict``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from storecast.data.spec import SeriesSpec
 from storecast.errors import DataError
 from storecast.features.calendar import calendar_for
 
-ASSUMPTIONS = ("last", "zero")
+ASSUMPTIONS = ("last", "zero", "strict")
 
 
 def derived_columns(spec: SeriesSpec) -> set[str]:
@@ -86,11 +89,40 @@ def future_frame(
         grid[columns] = grid[columns].fillna(0.0)
     elif assume == "last":
         grid = _fill_last(grid, keys, columns, history)
-    elif assume is not None:
+    elif assume not in (None, "strict"):
         raise DataError(f"--assume-future must be one of {', '.join(ASSUMPTIONS)}, got {assume!r}")
     elif required:
         raise missing_future_error(grid, keys, columns, missing)
     return grid
+
+
+def resolve_assumption(
+    spec: SeriesSpec, series: pd.DataFrame, last_week: pd.Timestamp, horizon: int,
+    *, given: pd.DataFrame | None, history: pd.DataFrame | None, assume: str | None,
+) -> tuple[str | None, str | None]:
+    """The assumption a forecast runs with, and a warning when storecast chose it.
+
+    An explicit ``assume`` stands (``strict``: any missing value is an error). Without one,
+    data that gives no forecast-week value for any known-future column continues each
+    series' last values and says so; data that gives some values but not all is an error
+    (naming the columns and weeks), since a half-given plan is more likely a mistake.
+    """
+    columns = given_columns(spec)
+    if assume is not None or not columns:
+        if assume in (None, "strict") and columns:
+            future_frame(spec, series, last_week, horizon, given=given, history=history, assume=None, required=True)
+        return assume, None
+    has_any = given is not None and not given.empty and any(
+        c in given.columns and given[c].notna().any() for c in columns)
+    if has_any:
+        future_frame(spec, series, last_week, horizon, given=given, history=history, assume=None, required=True)
+        return None, None
+    weeks = future_weeks(last_week, horizon)
+    note = (f"no values for the known-future column(s) {', '.join(columns)} in the forecast weeks "
+            f"{weeks[0].date()}..{weeks[-1].date()}: forecast as if each series' last values continue; "
+            "give the plan as rows after the last week, with --future FILE, or say --assume-future "
+            "last|zero|strict")
+    return "last", note
 
 
 def _fill_last(grid: pd.DataFrame, keys: list[str], columns: Sequence[str], history: pd.DataFrame | None) -> pd.DataFrame:

@@ -69,6 +69,15 @@ class LevelForecast:
     levels: dict[Level, pd.DataFrame]  # (), (k1,), ...: level keys, week, step, yhat, bands, quantiles
     model_yhat: pd.Series | None = None  # the leaves before cold starts and reconciliation
 
+    def stacked(self, keys: Sequence[str]) -> pd.DataFrame:
+        """Every level in one frame: ``level`` (``total``, ``store``, ``store/brand``...), the
+        key columns (empty above the level), week, step, yhat, bands and quantiles."""
+        parts = [*(frame.assign(level=level_name(level)) for level, frame in self.levels.items()),
+                 self.leaves.assign(level=level_name(tuple(keys)))]
+        out = pd.concat(parts, ignore_index=True, sort=False)
+        first = ["level", *keys]
+        return out[first + [c for c in out.columns if c not in first]]
+
 
 @dataclass
 class PipelineEvaluation:
@@ -132,18 +141,20 @@ def evaluate_pipeline(
     levels = {lv: _aggregate_with_actuals(leaves, lv) for lv in spec.levels()[:-1]}
     levels_cal = {lv: _aggregate_with_actuals(leaves_cal, lv) if n_cal else pd.DataFrame() for lv in levels}
     noise = _window_noise(dataset, [*result.cutoffs, *(raw_cal["cutoff"].unique() if n_cal else [])])
+    # Sales that never went below zero (units, most retailers' revenue) get no negative bands.
+    floor = 0.0 if bool((dataset.frame[TARGET].dropna() >= 0).all()) else None
     calibration: dict[Level, Calibrator] = {}
     banded: dict[Level, pd.DataFrame] = {}
     chosen: dict[str, str] = {}
     for level, frame, extra in [(tuple(keys), leaves, leaves_cal), *((lv, levels[lv], levels_cal[lv]) for lv in levels)]:
         pool = _pool(frame, level)
         kinds = ("conformal", "scaled") if level == tuple(keys) and len(frame) >= 200 else ("conformal",)
-        tried = {kind: _cross_window(frame, extra, level, quantiles, pool, kind, noise) for kind in kinds}
+        tried = {kind: _cross_window(frame, extra, level, quantiles, pool, kind, noise, floor) for kind in kinds}
         kind = min(tried, key=lambda k: (_wql_or_inf(tried[k]), kinds.index(k)))
         chosen[level_name(level)] = kind
         banded[level] = tried[kind]
         every = pd.concat([frame, extra], ignore_index=True) if not extra.empty else frame
-        calibration[level] = Calibrator.fit(kind, _with_noise(every, noise, level), level, quantiles, pool)
+        calibration[level] = Calibrator.fit(kind, _with_noise(every, noise, level), level, quantiles, pool, floor)
     return PipelineEvaluation(
         method=method, scores=scores, relative_mse=base_mse, leaves=banded[tuple(keys)],
         levels={lv: banded[lv] for lv in levels}, calibration=calibration, anchor_failures=failures,
@@ -181,7 +192,7 @@ def _pool(frame: pd.DataFrame, level: Level) -> bool:
 
 
 def _cross_window(frame: pd.DataFrame, extra: pd.DataFrame, level: Level, quantiles: Sequence[float], pool: bool,
-                  kind: str, noise: pd.DataFrame) -> pd.DataFrame:
+                  kind: str, noise: pd.DataFrame, floor: float | None = None) -> pd.DataFrame:
     """Bands of each backtest window calibrated on the other windows and the calibration
     origins before it; a window with no such residuals gets none (coverage not measurable)."""
     parts = []
@@ -195,7 +206,7 @@ def _cross_window(frame: pd.DataFrame, extra: pd.DataFrame, level: Level, quanti
         if others.empty:
             cal = Calibrator.empty(quantiles)
         else:
-            cal = Calibrator.fit(kind, others, level, quantiles, pool)
+            cal = Calibrator.fit(kind, others, level, quantiles, pool, floor)
         parts.append(cal.apply(part, level).drop(columns=["noise"], errors="ignore"))
     return pd.concat(parts, ignore_index=True) if parts else frame
 
@@ -345,7 +356,7 @@ class ForecastPipeline:
     def future(self, horizon: int, *, required: bool | None = None, assume: str | None = None) -> pd.DataFrame:
         """The forecast weeks' inputs: given values, calendar and event flags, the assumption
         (``assume`` overrides the one recorded at training, e.g. for the service's 52 weeks)."""
-        needs = type(self.leaf).reads_known_future if required is None else required
+        needs = "known_future" in type(self.leaf).roles_read() if required is None else required
         return future_frame(
             self.spec, self.series(), self.last_week, horizon, given=self.future_given,
             history=self.history_tail, assume=assume or self.assume_future, required=needs,

@@ -38,14 +38,12 @@ from storecast.lifecycle.registry import Registry
 from storecast.lifecycle.retrain import (
     RetrainDecision,
     RetrainResult,
-    resolve_model_name,
     retrain_job,
     retraining_due,
     train_challenger,
 )
 from storecast.lifecycle.steps import (
     champion_forecast,
-    check_future,
     forecast_with,
     load_gated,
     make_run_id,
@@ -75,6 +73,8 @@ class RunResult:
     promoted: bool = False
     promotion_reason: str = ""
     level: str = "store"
+    #: warnings the user should read (e.g. known-future values storecast had to assume)
+    notes: list[str] = field(default_factory=list)
 
 
 def run_job(
@@ -90,7 +90,6 @@ def run_job(
 
     say("reading and validating data")
     dataset, quality = load_gated(settings, data, fmt)
-    check_future(settings, dataset, resolve_model_name(settings, dataset.level))
     timings["read_s"] = time.perf_counter() - t0
 
     t = time.perf_counter()
@@ -115,10 +114,16 @@ def run_job(
     )
     calendar = calendar_for(dataset.spec.calendar)
     last = forecast.leaves[WEEK].max()
-    holidays = [pd.Timestamp(w) for w in calendar.flagged_weeks(dataset.first_week.date(), last.date())]
     # No run id or timestamp on the page: the same data, settings and seed give the same file.
     subtitle = f"{Path(dataset.source).name}, model {model_name}, data to {dataset.last_week.date()}"
-    files["dashboard"] = write_dashboard(table, holidays, out, monitoring=latest_checks(settings), subtitle=subtitle)
+    if dataset.spec.preset is not None:  # the Walmart files: their four flagged holidays, MAPE
+        holidays = [pd.Timestamp(w) for w in calendar.flagged_weeks(dataset.first_week.date(), last.date())]
+        files["dashboard"] = write_dashboard(table, holidays, out, monitoring=latest_checks(settings),
+                                             subtitle=subtitle)
+    else:  # any retailer: its country's holidays and events by name, every level, WAPE
+        named = calendar.named_weeks(dataset.first_week, last)
+        files["dashboard"] = write_dashboard(table, named, out, keys=dataset.keys, levels=levels, metric="wmape",
+                                             monitoring=latest_checks(settings), subtitle=subtitle)
     timings["deliver_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
 
@@ -130,7 +135,7 @@ def run_job(
         "data": {"source": dataset.source, "fingerprint": dataset.fingerprint, "level": dataset.level,
                  "keys": dataset.keys, "week": dataset.spec.week.to_dict(), "country": dataset.spec.calendar.country,
                  "known_future": list(dataset.spec.known_future), "past_only": list(dataset.spec.past_only),
-                 "static": list(dataset.spec.static), "assume_future": settings.data.assume_future,
+                 "static": list(dataset.spec.static), "assume_future": trained.pipeline.assume_future,
                  "series": dataset.n_series, "first_week": str(dataset.first_week.date()),
                  "last_week": str(dataset.last_week.date())},
         "model": model_name,
@@ -147,12 +152,13 @@ def run_job(
                      "delivered": {k: (None if not np.isfinite(v) else v) for k, v in trained.delivered.items()},
                      "by_history": history_breakdown(dataset, own),
                      "leaderboard": json.loads(board.replace({np.nan: None}).to_json(orient="records"))},
+        "warnings": trained.notes,
         "warehouse": redact_url(settings.resolved_warehouse_url),
         "timings": {k: round(v, 3) for k, v in timings.items()},
     }, indent=2))
     return RunResult(run_id, model_name, out, files, metrics, board, forecast.leaves, timings,
                      redact_url(settings.resolved_warehouse_url), trained.version.version, trained.promoted, trained.reason,
-                     dataset.level)
+                     dataset.level, trained.notes)
 
 
 def history_breakdown(dataset: Dataset, delivered: pd.DataFrame) -> list[dict[str, object]]:

@@ -41,7 +41,13 @@ from storecast.forecasting.pipeline import (
 )
 from storecast.lifecycle.monitoring import Check, dispatch_alerts
 from storecast.lifecycle.registry import ModelVersion, Registry
-from storecast.lifecycle.steps import champion_forecast, load_gated, make_run_id, publish_forecast
+from storecast.lifecycle.steps import (
+    champion_forecast,
+    load_gated,
+    make_run_id,
+    publish_forecast,
+    resolve_future,
+)
 from storecast.models import BASELINES, Forecaster, resolve_model
 
 log = logging.getLogger(__name__)
@@ -69,6 +75,8 @@ class TrainResult:
     leaderboard: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: the backtest of what the pipeline delivers (reconciled, cold starts, calibrated)
     delivered: dict[str, float] = field(default_factory=dict)
+    #: warnings the user should read (e.g. the known-future values storecast had to assume)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def model(self) -> Forecaster:
@@ -103,6 +111,54 @@ def decide(
                    f"{champion_mape:.2f}% by the margin {margin:.0%}")
 
 
+@dataclass
+class Fitted:
+    """A model backtested, reconciled, calibrated and fitted on all history: what training
+    produces before the registry sees it (``train_challenger``, the Python API)."""
+
+    name: str
+    settings: Settings  # with the known-future assumption storecast settled on
+    backtest: BacktestResult
+    leaderboard: pd.DataFrame
+    evaluation: PipelineEvaluation
+    delivered: dict[str, float]
+    pipeline: ForecastPipeline
+    notes: list[str]
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        by_model = self.leaderboard.set_index("model")
+        return {k: float(v) for k, v in by_model.loc[self.name].items()}
+
+
+def fit_pipeline(
+    settings: Settings, dataset: Dataset, *, compare: Iterable[str] = (), progress: Progress | None = None,
+) -> Fitted:
+    """Backtest the configured model (with the baselines and ``compare``), reconcile and
+    calibrate every level on that backtest, and fit the pipeline on all history."""
+    say = progress or (lambda _msg: None)
+    name = resolve_model_name(settings, dataset.level)
+    settings, future_note = resolve_future(settings, dataset, name)  # fails here, before any training
+    if future_note:
+        log.info("%s", future_note)  # the run report and run.json carry it
+    names = list(dict.fromkeys([name, *BASELINES, *compare]))
+    result = backtest(
+        dataset, names,
+        horizon=settings.horizon, windows=settings.backtest_windows, step=settings.backtest_step,
+        seed=settings.seed, progress=lambda m: say(f"backtest {m}"), jobs=settings.resolved_backtest_jobs,
+        quantiles=settings.quantiles,
+    )
+    say("reconciling the levels and calibrating quantiles")
+    evaluation = evaluate_pipeline(dataset, result, name, seed=settings.seed, quantiles=settings.quantiles,
+                                   jobs=settings.resolved_backtest_jobs)
+    delivered = delivered_metrics(evaluation, result)
+    say(f"training {name} on all history")
+    pipeline = ForecastPipeline.fit(dataset, name, evaluation, seed=settings.seed, quantiles=settings.quantiles,
+                                    assume_future=settings.data.assume_future)
+    return Fitted(name, settings, result, result.leaderboard(), evaluation, delivered, pipeline,
+                  [future_note] if future_note else [])
+
+
 def train_challenger(
     settings: Settings,
     dataset: Dataset,
@@ -113,32 +169,17 @@ def train_challenger(
     progress: Progress | None = None,
 ) -> TrainResult:
     """Backtest, fit, register and promote-or-keep (the shared core of run, train and retrain)."""
-    say = progress or (lambda _msg: None)
-    name = resolve_model_name(settings, dataset.level)
     metric = selection_metric(dataset.level)
     champion = registry.champion()
-    names = list(dict.fromkeys([name, *BASELINES, *([champion.model_name] if champion else [])]))
-    result = backtest(
-        dataset, names,
-        horizon=settings.horizon, windows=settings.backtest_windows, step=settings.backtest_step,
-        seed=settings.seed, progress=lambda m: say(f"backtest {m}"), jobs=settings.resolved_backtest_jobs,
-        quantiles=settings.quantiles,
-    )
-    board = result.leaderboard()
+    fitted = fit_pipeline(settings, dataset, compare=[champion.model_name] if champion else [], progress=progress)
+    name, settings, pipeline, evaluation = fitted.name, fitted.settings, fitted.pipeline, fitted.evaluation
+    result, board, delivered, future_notes = fitted.backtest, fitted.leaderboard, fitted.delivered, fitted.notes
     by_model = board.set_index("model")
-    metrics = {k: float(v) for k, v in by_model.loc[name].items()}
+    metrics = fitted.metrics
     champion_mape = (
         float(by_model.loc[champion.model_name, metric])
         if champion is not None and champion.model_name in by_model.index else None
     )
-
-    say("reconciling the levels and calibrating quantiles")
-    evaluation = evaluate_pipeline(dataset, result, name, seed=settings.seed, quantiles=settings.quantiles,
-                                   jobs=settings.resolved_backtest_jobs)
-    delivered = delivered_metrics(evaluation, result)
-    say(f"training {name} on all history")
-    pipeline = ForecastPipeline.fit(dataset, name, evaluation, seed=settings.seed, quantiles=settings.quantiles,
-                                    assume_future=settings.data.assume_future)
     run_id = run_id or make_run_id(dataset, name)
     version = registry.register(
         pipeline, metrics=metrics,
@@ -160,6 +201,7 @@ def train_challenger(
         champion=version if promote else champion, challenger_mape=metrics[metric],
         champion_mape=champion_mape, metrics=metrics, backtest=result, pipeline=pipeline,
         evaluation=evaluation, trigger=trigger, leaderboard=board, delivered=delivered,
+        notes=future_notes,
     )
 
 

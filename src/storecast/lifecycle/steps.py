@@ -18,7 +18,7 @@ from storecast.data.readers import load
 from storecast.data.schema import Dataset
 from storecast.data.spec import SeriesSpec
 from storecast.delivery.warehouse import RunRecord, Warehouse
-from storecast.forecasting.future import future_frame, given_columns
+from storecast.forecasting.future import given_columns, resolve_assumption
 from storecast.forecasting.hierarchy import level_name
 from storecast.forecasting.pipeline import ForecastPipeline, LevelForecast
 from storecast.lifecycle.registry import LoadedModel, Registry
@@ -41,15 +41,23 @@ def load_gated(settings: Settings, data: Path | Dataset, fmt: str | None = None)
     return dataset, report
 
 
-def check_future(settings: Settings, dataset: Dataset, model: str) -> None:
-    """Fail before any training when the chosen model reads known-future drivers that the data
-    gives no values for in the forecast weeks (and no ``assume_future`` says what to use)."""
+def resolve_future(settings: Settings, dataset: Dataset, model: str) -> tuple[Settings, str | None]:
+    """Settle, before any training, what the forecast weeks' known-future drivers will be.
+
+    Fails (``DataError`` naming the columns and weeks) when the chosen model reads drivers
+    the data gives only some values for, or none with ``assume_future = "strict"``. Returns
+    the settings to go on with (the assumption storecast chose, if any) and its warning."""
     from storecast.models import get_model_class
 
-    if not get_model_class(model).reads_known_future or not given_columns(dataset.spec):
-        return
-    future_frame(dataset.spec, dataset.frame, dataset.last_week, settings.horizon, given=dataset.future,
-                 history=dataset.frame, assume=settings.data.assume_future, required=True)
+    if "known_future" not in get_model_class(model).roles_read() or not given_columns(dataset.spec):
+        return settings, None
+    assume, note = resolve_assumption(dataset.spec, dataset.frame, dataset.last_week, settings.horizon,
+                                      given=dataset.future, history=dataset.frame,
+                                      assume=settings.data.assume_future)
+    if assume == settings.data.assume_future:
+        return settings, note
+    data = settings.data.model_copy(update={"assume_future": assume})
+    return settings.model_copy(update={"data": data}), note
 
 
 def forecast_with(pipeline: ForecastPipeline, horizon: int) -> LevelForecast:

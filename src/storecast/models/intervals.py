@@ -16,7 +16,7 @@ one, so quantiles never cross. Aggregates with few series pool their steps
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +32,23 @@ BAND_COLUMNS = tuple(f"{side}_{level}" for level in LEVELS for side in ("lo", "h
 def quantile_column(level: float) -> str:
     """``q0.1`` for 0.1: the column of a quantile level, as the level is written."""
     return f"q{level:g}"
+
+
+def quantile_level(name: object) -> float | None:
+    """The level of a quantile column (``q0.1`` -> 0.1), ``None`` for any other column."""
+    if not isinstance(name, str) or not name.startswith("q"):
+        return None
+    try:
+        level = float(name[1:])
+    except ValueError:
+        return None
+    return level if 0.0 < level < 1.0 else None
+
+
+def quantile_columns(columns: Iterable[object]) -> list[str]:
+    """The quantile columns among ``columns``, by level."""
+    found = [(lv, str(c)) for c in columns if (lv := quantile_level(c)) is not None]
+    return [c for _, c in sorted(found)]
 
 
 def check_quantiles(levels: Sequence[float]) -> tuple[float, ...]:

@@ -8,7 +8,7 @@ traces only for the selection instead of shipping thousands of hidden traces.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,13 +33,16 @@ MISSES_SHOWN = 15
 
 @dataclass(frozen=True)
 class Accuracy:
-    """Backtest accuracy at store level (store totals when the data is per department)."""
+    """Backtest accuracy at the top level of the keys (stores; store totals when the data is
+    per department)."""
 
-    by_store: pd.DataFrame  # store, mape, wmape, weeks; worst first
-    by_week: pd.DataFrame  # week, mape, holiday (label or "")
-    misses: pd.DataFrame  # store, week, actual, predicted, error, pct_error, holiday
+    key: str  # the top key's column
+    by_store: pd.DataFrame  # key, mape, wmape, weeks; worst first by ``metric``
+    by_week: pd.DataFrame  # week, mape, wmape, holiday (label or "")
+    misses: pd.DataFrame  # key, week, actual, predicted, error, pct_error, holiday
     overall_mape: float
     overall_wmape: float
+    metric: str = "mape"  # "mape" or "wmape" (WAPE): what the views rank and show
 
 
 def named_holidays(first: pd.Timestamp, last: pd.Timestamp, weeks: Sequence[pd.Timestamp] | None = None) -> dict[pd.Timestamp, str]:
@@ -79,16 +82,23 @@ def _wide(table: pd.DataFrame, ids: list[str], column: str, weeks: pd.DatetimeIn
     return table.pivot_table(index=ids, columns=WEEK, values=column, aggfunc="first", dropna=False).reindex(columns=weeks)
 
 
-def series_arrays(table: pd.DataFrame, ids: list[str], weeks: pd.DatetimeIndex) -> dict[tuple[int, ...], dict[str, Any]]:
-    """Encoded arrays of every series in ``table`` keyed by its id tuple."""
+def series_arrays(table: pd.DataFrame, ids: list[str], weeks: pd.DatetimeIndex) -> dict[tuple[str, ...], dict[str, Any]]:
+    """Encoded arrays of every series in ``table`` keyed by its key values as text."""
     present = [k for k, col in SERIES_COLUMNS.items() if col in table]
     wides = {k: _wide(table, ids, SERIES_COLUMNS[k], weeks) for k in present}
     index = wides["a"].index
-    out: dict[tuple[int, ...], dict[str, list]] = {}
+    out: dict[tuple[str, ...], dict[str, list]] = {}
     for pos, key in enumerate(index):
         tup = key if isinstance(key, tuple) else (key,)
-        out[tuple(int(k) for k in tup)] = {k: encode(w.to_numpy(dtype="float64")[pos]) for k, w in wides.items()}
+        out[tuple(key_text(k) for k in tup)] = {k: encode(w.to_numpy(dtype="float64")[pos]) for k, w in wides.items()}
     return out
+
+
+def key_text(value: object) -> str:
+    """A key value as the page shows and looks it up: integers without a decimal point."""
+    if isinstance(value, (int, np.integer)) or (isinstance(value, float) and value.is_integer()):
+        return str(int(value))
+    return str(value)
 
 
 def aggregate(table: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -146,11 +156,11 @@ def _mape_by(frame: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[*cols, "mape", "wmape", "weeks"])
 
 
-def accuracy(stores: pd.DataFrame, holidays: dict[pd.Timestamp, str]) -> Accuracy:
-    """Accuracy over the backtest weeks of store-level series (``store, week, matched, predicted``)."""
-    scored = stores[stores["matched"].notna() & stores["predicted"].notna()]
-    scored = scored[[STORE, WEEK, "predicted"]].assign(actual=scored["matched"])
-    by_store = _mape_by(scored, STORE).sort_values(["mape", STORE], ascending=[False, True], kind="stable")
+def accuracy(top: pd.DataFrame, holidays: dict[pd.Timestamp, str], key: str = STORE, metric: str = "mape") -> Accuracy:
+    """Accuracy over the backtest weeks of the top-level series (``key, week, matched, predicted``)."""
+    scored = top[top["matched"].notna() & top["predicted"].notna()]
+    scored = scored[[key, WEEK, "predicted"]].assign(actual=scored["matched"])
+    by_store = _mape_by(scored, key).sort_values([metric, key], ascending=[False, True], kind="stable")
     by_week = _mape_by(scored, WEEK)
     by_week["holiday"] = by_week[WEEK].map(holidays).fillna("")
     misses = scored[scored["actual"] > 0].assign(error=scored["predicted"] - scored["actual"])
@@ -158,11 +168,13 @@ def accuracy(stores: pd.DataFrame, holidays: dict[pd.Timestamp, str]) -> Accurac
     misses = misses.reindex(misses["pct_error"].abs().sort_values(ascending=False, kind="stable").index)
     misses = misses.head(MISSES_SHOWN).assign(holiday=lambda m: m[WEEK].map(holidays).fillna(""))
     return Accuracy(
+        key=key,
         by_store=by_store.reset_index(drop=True),
         by_week=by_week.reset_index(drop=True),
-        misses=misses[[STORE, WEEK, "actual", "predicted", "error", "pct_error", "holiday"]].reset_index(drop=True),
+        misses=misses[[key, WEEK, "actual", "predicted", "error", "pct_error", "holiday"]].reset_index(drop=True),
         overall_mape=mape(scored["actual"], scored["predicted"]),
         overall_wmape=wmape(scored["actual"], scored["predicted"]),
+        metric=metric,
     )
 
 
@@ -174,40 +186,94 @@ def _pct(value: float) -> float | None:
     return None if not np.isfinite(value) else round(float(value), 2)
 
 
-def build_payload(table: pd.DataFrame, holiday_weeks: Sequence[pd.Timestamp] | None = None) -> tuple[dict, Accuracy]:
+#: key column -> (selector label, prefix of a numeric value, plural)
+KEY_NAMES = {"store": ("Store", "Store", "stores"), "dept": ("Department", "Dept", "departments")}
+
+#: joins the key values of a series into its id in the page's data (never in a value)
+PATH_SEP = "\u001f"
+
+
+def key_names(key: str) -> tuple[str, str, str]:
+    if key in KEY_NAMES:
+        return KEY_NAMES[key]
+    title = key.replace("_", " ").strip().capitalize() or key
+    return title, title, f"{key.replace('_', ' ')}s"
+
+
+def _holiday_names(weeks: pd.DatetimeIndex, holiday_weeks: Sequence[pd.Timestamp] | Mapping[pd.Timestamp, str] | None,
+                   ) -> dict[pd.Timestamp, str]:
+    if isinstance(holiday_weeks, Mapping):
+        return {pd.Timestamp(w): str(n) for w, n in sorted(holiday_weeks.items()) if weeks[0] <= pd.Timestamp(w) <= weeks[-1]}
+    return named_holidays(weeks[0], weeks[-1], holiday_weeks)
+
+
+def _matched(table: pd.DataFrame) -> pd.DataFrame:
+    return table.assign(matched=table["actual"].where(table["predicted"].notna()))
+
+
+def build_payload(
+    table: pd.DataFrame,
+    holiday_weeks: Sequence[pd.Timestamp] | Mapping[pd.Timestamp, str] | None = None,
+    *,
+    keys: Sequence[str] | None = None,
+    levels: Mapping[tuple[str, ...], pd.DataFrame] | None = None,
+    metric: str = "mape",
+) -> tuple[dict, Accuracy]:
     """The JSON the page reads, plus the accuracy tables the page's static parts are built from.
 
-    ``table`` is ``predictions_table``'s output: keys, week, actual, predicted and, when
-    known, step, cutoff and the 80%/95% bounds.
+    ``table`` is ``predictions_table``'s output for the leaves: keys, week, actual, predicted
+    and, when known, step, cutoff and the 80%/95% bounds. ``keys`` (default: store, and dept
+    when present) name the hierarchy top first; every prefix becomes a selector. ``levels``
+    holds the aggregate levels' own tables (the pipeline's reconciled, calibrated levels);
+    without them a level is summed here with bands from its own backtest errors.
+    ``holiday_weeks``: week -> name, or weeks to mark (named from the US retail calendar).
+    ``metric``: ``mape`` (store-level sales) or ``wmape`` (WAPE: series with zero weeks).
     """
-    level = "dept" if DEPT in table.columns else "store"
+    keys = list(keys) if keys is not None else [STORE, *([DEPT] if DEPT in table.columns else [])]
     weeks = pd.DatetimeIndex(sorted(pd.to_datetime(table[WEEK]).unique()))
     last_actual = pd.Timestamp(table.loc[table["actual"].notna(), WEEK].max())
     future = weeks[weeks > last_actual]
-    holidays = named_holidays(weeks[0], weeks[-1], holiday_weeks)
+    holidays = _holiday_names(weeks, holiday_weeks)
 
-    stores = aggregate(table, [STORE]) if level == "dept" else table.assign(matched=table["actual"].where(table["predicted"].notna()))
-    total = aggregate(table, [])
-    acc = accuracy(stores, holidays)
-    store_mape = dict(zip(acc.by_store[STORE].astype(int), acc.by_store["mape"], strict=True))
+    def level_frame(prefix: tuple[str, ...]) -> pd.DataFrame:
+        if len(prefix) == len(keys):
+            return _matched(table)
+        if levels is not None and prefix in levels:
+            return _matched(levels[prefix])
+        return aggregate(table, list(prefix))
 
+    total = level_frame(())
+    top = level_frame(tuple(keys[:1]))
+    acc = accuracy(top, holidays, keys[0], metric)
+    names = [key_names(k) for k in keys]
     payload: dict = {
-        "level": level,
+        "level": "dept" if len(keys) > 1 else "store",
+        "keys": keys,
+        "labels": [n[0] for n in names],
+        "prefixes": [n[1] for n in names],
+        "plurals": [n[2] for n in names],
+        "numeric": [bool(pd.api.types.is_numeric_dtype(table[k])) for k in keys],
+        "metric": "MAPE" if metric == "mape" else "WAPE",
         "weeks": [_iso(w) for w in weeks],
         "first_future": int(len(weeks) - len(future)),
         "holidays": [{"week": _iso(w), "i": int(weeks.get_loc(w)), "name": n} for w, n in holidays.items()],
-        "total": series_arrays(total.assign(_all=0), ["_all"], weeks)[(0,)],
-        "stores": {},
-        "depts": {},
-        "store_mape": {str(s): _pct(v) for s, v in store_mape.items()},
+        "total": series_arrays(total.assign(_all=0), ["_all"], weeks)[("0",)],
+        "nodes": {},
+        "children": {},
         "overall": {"mape": _pct(acc.overall_mape), "wmape": _pct(acc.overall_wmape)},
     }
-    for (store,), arrays in series_arrays(stores, [STORE], weeks).items():
-        payload["stores"][str(store)] = arrays
-    if level == "dept":
-        dept_mape = _mape_by(table[table["actual"].notna() & table["predicted"].notna()], [STORE, DEPT])
-        mapes = {(int(s), int(d)): v for s, d, v in dept_mape[[STORE, DEPT, "mape"]].itertuples(index=False)}
-        for (store, dept), arrays in series_arrays(table, [STORE, DEPT], weeks).items():
-            arrays["mape"] = _pct(mapes.get((store, dept), float("nan")))
-            payload["depts"].setdefault(str(store), {})[str(dept)] = arrays
+    for depth in range(1, len(keys) + 1):
+        prefix = keys[:depth]
+        frame = level_frame(tuple(prefix))
+        scored = frame[frame["matched"].notna() & frame["predicted"].notna()]
+        scores = _mape_by(scored[[*prefix, WEEK, "predicted"]].assign(actual=scored["matched"]), prefix)
+        values = {tuple(key_text(v) for v in row[:-1]): row[-1] for row in scores[[*prefix, metric]].itertuples(index=False)}
+        for ids, arrays in series_arrays(frame, prefix, weeks).items():
+            arrays["m"] = _pct(values.get(ids, float("nan")))
+            payload["nodes"][PATH_SEP.join(ids)] = arrays
+            payload["children"].setdefault(PATH_SEP.join(ids[:-1]), []).append(ids[-1])
+    for parent, kids in payload["children"].items():
+        depth = 0 if not parent else parent.count(PATH_SEP) + 1
+        numeric = payload["numeric"][depth]
+        payload["children"][parent] = sorted(kids, key=lambda v: (float(v), v) if numeric else (0.0, v))
     return payload, acc

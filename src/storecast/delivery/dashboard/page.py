@@ -11,12 +11,13 @@ from __future__ import annotations
 import html
 import json
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from storecast.data.schema import STORE, WEEK
-from storecast.delivery.dashboard.data import Accuracy
+from storecast.data.schema import WEEK
+from storecast.delivery.dashboard.data import PATH_SEP, Accuracy, key_names, key_text
 
 ACTUAL_COLOR = "#1f77b4"  # blue
 PREDICTED_COLOR = "#d62728"  # red
@@ -62,33 +63,51 @@ def main_layout(payload: dict) -> dict:
     return json.loads(fig.to_json())["layout"]
 
 
+def _display(acc: Accuracy, values: pd.Series) -> list[str]:
+    """``Store 5`` for numeric keys, the value itself for names."""
+    _, prefix, _ = key_names(acc.key)
+    if pd.api.types.is_numeric_dtype(values):
+        return [f"{prefix} {key_text(v)}" for v in values]
+    return [str(v) for v in values]
+
+
 def store_mape_figure(acc: Accuracy) -> go.Figure:
-    """MAPE per store, worst first: one bar trace, one bar per store."""
+    """The accuracy metric per top-level series (store), worst first: one bar trace."""
     frame = acc.by_store
+    label, metric = key_names(acc.key)[0], _metric_name(acc)
+    other = "wmape" if acc.metric == "mape" else "mape"
     fig = go.Figure(go.Bar(
-        x=[f"Store {s}" for s in frame[STORE]], y=frame["mape"].round(2).tolist(), marker={"color": PREDICTED_COLOR},
-        customdata=frame[[STORE, "wmape", "weeks"]].round(2).to_numpy().tolist(),
-        hovertemplate="Store %{customdata[0]}<br>MAPE %{y:.2f}%<br>WMAPE %{customdata[1]:.2f}%<br>%{customdata[2]} weeks<br>(click to open)<extra></extra>",
-        name="MAPE",
+        x=_display(acc, frame[acc.key]), y=frame[acc.metric].round(2).tolist(), marker={"color": PREDICTED_COLOR},
+        customdata=[[key_text(k), round(float(o), 2) if pd.notna(o) and np.isfinite(o) else None, int(w)]
+                    for k, o, w in frame[[acc.key, other, "weeks"]].itertuples(index=False)],
+        hovertemplate=f"%{{x}}<br>{metric} %{{y:.2f}}%<br>{'WMAPE' if other == 'wmape' else 'MAPE'} "
+                      "%{customdata[1]:.2f}%<br>%{customdata[2]} weeks<br>(click to open)<extra></extra>",
+        name=metric,
     ))
-    fig.update_layout(title={"text": "Backtest MAPE per store, worst first"},
-                      yaxis={"title": {"text": "MAPE (%)"}}, height=360, template="plotly_white",
+    fig.update_layout(title={"text": f"Backtest {metric} per {label.lower()}, worst first"},
+                      yaxis={"title": {"text": f"{metric} (%)"}}, height=360, template="plotly_white",
                       margin={"t": 50, "r": 20, "l": 60, "b": 70}, xaxis={"type": "category", "tickangle": -60})
     return fig
 
 
+def _metric_name(acc: Accuracy) -> str:
+    return "MAPE" if acc.metric == "mape" else "WAPE"
+
+
 def week_mape_figure(acc: Accuracy) -> go.Figure:
-    """MAPE across stores per backtest week; holiday weeks in their own colour (two traces)."""
+    """The metric across top-level series per backtest week; holiday weeks in their own colour."""
     frame = acc.by_week
+    metric, plural = _metric_name(acc), key_names(acc.key)[2]
     fig = go.Figure()
     for is_hol, name, color in ((False, "Regular week", ACTUAL_COLOR), (True, "Holiday week", HOLIDAY_COLOR)):
         part = frame[(frame["holiday"] != "") == is_hol]
         fig.add_trace(go.Bar(
-            x=part[WEEK].dt.strftime("%Y-%m-%d").tolist(), y=part["mape"].round(2).tolist(), name=name,
+            x=part[WEEK].dt.strftime("%Y-%m-%d").tolist(), y=part[acc.metric].round(2).tolist(), name=name,
             marker={"color": color}, text=part["holiday"].tolist(),
-            hovertemplate="%{x} %{text}<br>MAPE %{y:.2f}%<extra></extra>", textposition="none",
+            hovertemplate=f"%{{x}} %{{text}}<br>{metric} %{{y:.2f}}%<extra></extra>", textposition="none",
         ))
-    fig.update_layout(title={"text": "Backtest MAPE by week (across stores)"}, yaxis={"title": {"text": "MAPE (%)"}},
+    fig.update_layout(title={"text": f"Backtest {metric} by week (across {plural})"},
+                      yaxis={"title": {"text": f"{metric} (%)"}},
                       height=320, template="plotly_white", margin={"t": 50, "r": 20, "l": 60, "b": 40},
                       legend={"orientation": "h", "y": -0.15}, bargap=0.1, xaxis={"type": "date"})
     return fig
@@ -99,15 +118,15 @@ def _money(value: float) -> str:
 
 
 def misses_table(acc: Accuracy) -> str:
-    """The store-weeks with the largest percentage misses as an HTML table."""
+    """The top-level weeks (store-weeks) with the largest percentage misses as an HTML table."""
     rows = []
-    for r in acc.misses.itertuples(index=False):
+    for key, week, actual, predicted, error, pct, holiday in acc.misses.itertuples(index=False):
         rows.append(
-            f"<tr><td>{int(getattr(r, STORE))}</td><td>{pd.Timestamp(getattr(r, WEEK)):%Y-%m-%d}</td>"
-            f"<td>{_money(r.actual)}</td><td>{_money(r.predicted)}</td><td>{_money(r.error)}</td>"
-            f"<td>{r.pct_error:+.1f}%</td><td>{html.escape(r.holiday)}</td></tr>"
+            f"<tr><td>{html.escape(key_text(key))}</td><td>{pd.Timestamp(week):%Y-%m-%d}</td>"
+            f"<td>{_money(actual)}</td><td>{_money(predicted)}</td><td>{_money(error)}</td>"
+            f"<td>{pct:+.1f}%</td><td>{html.escape(holiday)}</td></tr>"
         )
-    head = "<tr><th>Store</th><th>Week</th><th>Actual</th><th>Predicted</th><th>Error</th><th>Error %</th><th>Holiday</th></tr>"
+    head = f"<tr><th>{html.escape(key_names(acc.key)[0])}</th><th>Week</th><th>Actual</th><th>Predicted</th><th>Error</th><th>Error %</th><th>Holiday</th></tr>"
     return f'<table id="sc-misses" class="sc-table"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
 
 
@@ -168,9 +187,8 @@ _JS = r"""
   var FIGS = JSON.parse(document.getElementById("sc-figures").textContent);
   var CONFIG = {responsive: true, displaylogo: false};
   var money = new Intl.NumberFormat("en-US", {style: "currency", currency: "USD", maximumFractionDigits: 0});
-  var storeSel = document.getElementById("sc-store");
-  var deptSel = document.getElementById("sc-dept");
-
+  var SEP = D.sep;
+  var sels = D.keys.map(function (_, i) { return document.getElementById("sc-k" + i); });
   function unpack(enc) {
     if (!enc || !enc.length) return {x: [], y: [], o: 0};
     var y = enc.slice(1);
@@ -213,24 +231,37 @@ _JS = r"""
     });
   }
   function pct(v) { return v === null || v === undefined ? "n/a" : v.toFixed(1) + "%"; }
-  function selection() {
-    var store = storeSel.value, dept = deptSel ? deptSel.value : "all";
-    if (store === "total") return {S: D.total, title: "Chain total"};
-    if (dept !== "all") return {S: D.depts[store][dept], title: "Store " + store + " · Dept " + dept};
-    return {S: D.stores[store], title: "Store " + store + (D.level === "dept" ? " · all departments" : "")};
+  function named(i, v) { return D.numeric[i] ? D.prefixes[i] + " " + v : v; }
+  function chosen() {  // the values picked, top first, up to the first "all"
+    var out = [];
+    for (var i = 0; i < sels.length; i++) {
+      var v = sels[i].value;
+      if (v === "total" || v === "all") break;
+      out.push(v);
+    }
+    return out;
   }
-  function fillDepts() {
-    if (!deptSel) return;
-    var store = storeSel.value, depts = D.depts[store] || {};
-    deptSel.innerHTML = "";
-    var all = document.createElement("option");
-    all.value = "all"; all.textContent = "All departments"; deptSel.appendChild(all);
-    Object.keys(depts).sort(function (a, b) { return a - b; }).forEach(function (d) {
-      var o = document.createElement("option");
-      o.value = d; o.textContent = "Dept " + d + " · MAPE " + pct(depts[d].mape);
-      deptSel.appendChild(o);
-    });
-    deptSel.disabled = store === "total";
+  function selection() {
+    var vals = chosen();
+    if (!vals.length) return {S: D.total, title: "Chain total"};
+    var title = vals.map(function (v, i) { return named(i, v); }).join(" · ");
+    if (vals.length < sels.length && D.keys.length > 1) title += " · all " + D.plurals[vals.length];
+    return {S: D.nodes[vals.join(SEP)], title: title};
+  }
+  function fillBelow(from) {  // refill every selector under ``from`` for the values above it
+    for (var i = Math.max(from, 1); i < sels.length; i++) {
+      var above = chosen().slice(0, i), sel = sels[i];
+      var kids = above.length === i ? (D.children[above.join(SEP)] || []) : [];
+      sel.innerHTML = "";
+      var all = document.createElement("option");
+      all.value = "all"; all.textContent = "All " + D.plurals[i]; sel.appendChild(all);
+      kids.forEach(function (v) {
+        var o = document.createElement("option"), node = D.nodes[above.concat([v]).join(SEP)];
+        o.value = v; o.textContent = named(i, v) + " · " + D.metric + " " + pct(node ? node.m : null);
+        sel.appendChild(o);
+      });
+      sel.disabled = above.length !== i;
+    }
   }
   function draw() {
     var sel = selection();
@@ -238,17 +269,16 @@ _JS = r"""
     layout.title = {text: sel.title};
     return Plotly.react("sc-main", traces(sel.S), layout, CONFIG);
   }
-  storeSel.addEventListener("change", function () { fillDepts(); draw(); });
-  if (deptSel) deptSel.addEventListener("change", draw);
-  fillDepts();
+  sels.forEach(function (sel, i) { sel.addEventListener("change", function () { fillBelow(i + 1); draw(); }); });
+  fillBelow(1);
   window.storecastReady = Promise.all([
     draw(),
     Plotly.newPlot("sc-store-mape", FIGS.store_mape.data, FIGS.store_mape.layout, CONFIG),
     Plotly.newPlot("sc-week-mape", FIGS.week_mape.data, FIGS.week_mape.layout, CONFIG)
   ]).then(function () {
     document.getElementById("sc-store-mape").on("plotly_click", function (ev) {
-      storeSel.value = String(ev.points[0].customdata[0]);
-      fillDepts(); draw();
+      sels[0].value = String(ev.points[0].customdata[0]);
+      fillBelow(1); draw();
     });
     document.body.setAttribute("data-ready", "1");
   });
@@ -258,13 +288,17 @@ _JS = r"""
 
 def render_page(payload: dict, acc: Accuracy, *, title: str, subtitle: str, monitoring_html: str) -> str:
     """The complete self-contained HTML document."""
-    options = ['<option value="total">Chain total</option>'] + [
-        f'<option value="{s}">Store {s} · MAPE {"n/a" if m is None else f"{m:.1f}%"}</option>'
-        for s, m in sorted(payload["store_mape"].items(), key=lambda kv: int(kv[0]))
-    ]
-    missing = [s for s in sorted(payload["stores"], key=int) if s not in payload["store_mape"]]
-    options += [f'<option value="{s}">Store {s}</option>' for s in missing]
-    dept_select = '<label>Department<select id="sc-dept"></select></label>' if payload["level"] == "dept" else ""
+    top = payload["children"].get("", [])
+    def option(value: str) -> str:
+        shown = f"{payload['prefixes'][0]} {value}" if payload["numeric"][0] else value
+        m = payload["nodes"][value].get("m")
+        label = f"{shown} · {payload['metric']} {'n/a' if m is None else f'{m:.1f}%'}"
+        return f'<option value="{html.escape(value, quote=True)}">{html.escape(label)}</option>'
+    options = ['<option value="total">Chain total</option>'] + [option(v) for v in top]
+    selects = [f'<label>{html.escape(payload["labels"][0])}<select id="sc-k0">{"".join(options)}</select></label>']
+    selects += [f'<label>{html.escape(label)}<select id="sc-k{i}"></select></label>'
+                for i, label in enumerate(payload["labels"][1:], start=1)]
+    payload = {**payload, "sep": PATH_SEP}
     figures = {"store_mape": json.loads(store_mape_figure(acc).to_json()), "week_mape": json.loads(week_mape_figure(acc).to_json())}
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -272,10 +306,10 @@ def render_page(payload: dict, acc: Accuracy, *, title: str, subtitle: str, moni
 <script>{get_plotlyjs()}</script></head>
 <body><header><h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p></header>
 <main>
-<section><label>Store<select id="sc-store">{"".join(options)}</select></label>{dept_select}
+<section>{"".join(selects)}
 <div id="{MAIN_DIV}"></div></section>
 <div class="sc-grid"><section><div id="{STORE_MAPE_DIV}"></div></section><section><div id="{WEEK_MAPE_DIV}"></div></section></div>
-<section><h2>Largest misses (store-weeks by percentage error)</h2>{misses_table(acc)}</section>
+<section><h2>Largest misses ({html.escape(key_names(acc.key)[0].lower())}-weeks by percentage error)</h2>{misses_table(acc)}</section>
 {monitoring_html}
 </main>
 <script type="application/json" id="sc-data">{_script_json(payload)}</script>

@@ -52,7 +52,7 @@ def declare(conn: sa.Connection, spec: SeriesSpec, declaration: dict | None = No
         values["declaration"] = json.dumps(declaration, default=str)
     if stored is None:
         conn.execute(t.dataset.insert().values(dataset_id=1, **values))
-    elif stored != spec or (declaration is not None and declared_declaration(conn) != json.loads(values["declaration"])):
+    elif stored != spec or (declaration is not None and declared_declaration(conn) != json.loads(str(values["declaration"]))):
         conn.execute(t.dataset.update().where(t.dataset.c.dataset_id == 1).values(**values))
 
 

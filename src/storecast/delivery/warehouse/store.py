@@ -43,6 +43,7 @@ from storecast.errors import (
     StorecastError,
     WarehouseBusyError,
 )
+from storecast.models.intervals import quantile_columns, quantile_level
 from storecast.redaction import redact_url, scrub, url_secrets
 
 if TYPE_CHECKING:
@@ -399,7 +400,7 @@ class Warehouse:
                 if past.any():
                     parts.append((frame[past], list(level), BACKTEST))
             rows = [self._forecast_rows(conn, frame, level, record, kind) for frame, level, kind in parts]
-            extra = sorted({c for r in rows for c in r.columns if _is_quantile(c)}, key=lambda c: float(c[1:]))
+            extra = quantile_columns({c for r in rows for c in r.columns})
             if extra:
                 added = ensure_columns(conn, "forecasts", rows[0].assign(**{c: 0.0 for c in extra if c not in rows[0]}), extra)
                 if added:
@@ -453,7 +454,7 @@ class Warehouse:
         columns: dict[str, object] = {}
         for c in frame.columns:
             name = names.get(c, c)
-            if name in fixed or _is_quantile(name):
+            if name in fixed or quantile_level(name) is not None:
                 columns[name] = frame[c].to_numpy()
         n = len(frame)
 
@@ -467,7 +468,7 @@ class Warehouse:
         if record.model_version is not None:
             columns["model_version"] = constant(record.model_version)
         wanted = [c.name for c in t.forecasts.columns if c.name in columns]
-        wanted += sorted((c for c in columns if _is_quantile(c)), key=lambda c: float(c[1:]))
+        wanted += quantile_columns(columns)
         return pd.DataFrame({c: columns[c] for c in wanted}, copy=False)
 
     def _fill_actuals(self, conn: sa.Connection, where: sa.ColumnElement[bool]) -> None:
@@ -981,15 +982,6 @@ class Warehouse:
 
 #: Restating rows quarantined per ingest (the rest are counted in one more row).
 MAX_QUARANTINE_ROWS = 10_000
-
-
-def _is_quantile(name: str) -> bool:
-    if not name.startswith("q"):
-        return False
-    try:
-        return 0.0 < float(name[1:]) < 1.0
-    except ValueError:
-        return False
 
 
 def _describe_keys(frame: pd.DataFrame, keys: Sequence[str]) -> list[str]:
