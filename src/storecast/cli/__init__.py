@@ -7,7 +7,16 @@ from typing import Annotated
 import typer
 
 from storecast import __version__
-from storecast.cli import data, evaluate, forecast, lifecycle, service, settings_cmd, warehouse
+from storecast.cli import (
+    data,
+    evaluate,
+    forecast,
+    lifecycle,
+    service,
+    settings_cmd,
+    warehouse,
+    whatif,
+)
 from storecast.cli._common import configure
 
 app = typer.Typer(
@@ -41,6 +50,7 @@ settings_cmd.register(app)
 service.register(app)
 warehouse.register(app)
 lifecycle.register(app)
+whatif.register(app)
 
 
 def main() -> None:

@@ -100,7 +100,7 @@ class CachedReads:
     def _read(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if self.stamp is None:
             return getattr(self.warehouse, name)(*args, **kwargs)
-        key = (name, args, tuple(sorted(kwargs.items())))
+        key = (name, _frozen(args), _frozen(kwargs))
         now = self.stamp()
         with self._lock:
             hit = self._cache.get(key)
@@ -130,6 +130,15 @@ class CachedReads:
             return self._read(name, args, kwargs)
 
         return read
+
+
+def _frozen(value: Any) -> Any:
+    """A hashable cache key for arguments that may hold dicts and lists (key filters)."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
 
 
 def _copy(value: Any) -> Any:

@@ -22,11 +22,14 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from storecast.data.schema import DEPT, STORE, WEEK
+from storecast.data.schema import DEPT, WEEK
+from storecast.data.spec import SeriesSpec
 from storecast.errors import NotTrainedError
+from storecast.forecasting.hierarchy import level_name
 from storecast.forecasting.pipeline import ForecastPipeline
 from storecast.lifecycle.registry import LoadedModel, ModelVersion
 from storecast.models.base import Forecaster
+from storecast.models.intervals import quantile_columns
 from storecast.service.schemas import MAX_WEEKS
 
 log = logging.getLogger(__name__)
@@ -51,15 +54,24 @@ def _clean(values: pd.Series) -> list[float | None]:
     return [None if not np.isfinite(v) else float(v) for v in arr]
 
 
-def _records(frame: pd.DataFrame, with_store: bool) -> list[bytes]:
-    """One JSON object per row, in the shape of ``schemas.ForecastPoint``."""
+def _key_values(values: pd.Series) -> list[Any]:
+    if pd.api.types.is_integer_dtype(values):
+        return values.astype("int64").tolist()
+    return [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in values]
+
+
+def _records(frame: pd.DataFrame, key_fields: list[str], *, dept_field: bool = False) -> list[bytes]:
+    """One JSON object per row: the given key fields, week, step, the point forecast, the
+    bands and the quantiles (``q0.1``...). ``dept_field``: Walmart's ``dept`` (null at store
+    level) as the legacy responses carry it."""
     cols: dict[str, list[Any]] = {}
-    if with_store:
-        cols["store"] = frame[STORE].astype(int).tolist()
-    cols["dept"] = frame[DEPT].astype(int).tolist() if DEPT in frame else [None] * len(frame)
+    for key in key_fields:
+        cols[key] = _key_values(frame[key])
+    if dept_field and DEPT not in cols:
+        cols["dept"] = frame[DEPT].astype(int).tolist() if DEPT in frame else [None] * len(frame)
     cols["week"] = [d.isoformat() for d in frame[WEEK].dt.date]
     cols["step"] = frame["step"].astype(int).tolist()
-    for name in VALUE_COLUMNS:
+    for name in (*VALUE_COLUMNS, *quantile_columns(frame.columns)):
         cols[name] = _clean(frame[name])
     names = list(cols)
     return [orjson.dumps(dict(zip(names, row, strict=True))) for row in zip(*cols.values(), strict=True)]
@@ -74,11 +86,12 @@ class Snapshot:
     cutoff: pd.Timestamp
     keys: tuple[str, ...]
     future: pd.DataFrame  # baseline known-future inputs, MAX_WEEKS weeks
-    forecast: pd.DataFrame  # baseline forecast with bands, MAX_WEEKS weeks
-    by_store: dict[int, list[bytes]]  # rows sorted by (step, dept)
-    step_ends: dict[int, np.ndarray]  # by_store[store][: step_ends[store][n-1]] = steps 1..n
-    by_series: dict[tuple[int, int], list[bytes]]  # (store, dept) -> rows by step
-    by_week: dict[dt.date, list[bytes]]  # rows with a store field, sorted by (store, dept)
+    forecast: pd.DataFrame  # baseline leaf forecast with bands and quantiles, MAX_WEEKS weeks
+    levels: dict[tuple[str, ...], pd.DataFrame]  # every aggregate level's forecast (total = ())
+    by_store: dict[Any, list[bytes]]  # top key value -> its leaves' rows sorted by (step, other keys)
+    step_ends: dict[Any, np.ndarray]  # by_store[v][: step_ends[v][n-1]] = steps 1..n
+    by_series: dict[tuple[Any, ...], list[bytes]]  # (level name, key values...) -> rows by step
+    by_week: dict[dt.date, list[bytes]]  # leaf rows with every key, sorted by the keys
     header: bytes  # `"model_version":..,"model":..,"run_id":..,"cutoff":..` without braces
     loaded_at: float = field(default_factory=time.time)
 
@@ -87,11 +100,15 @@ class Snapshot:
         return self.pipeline.leaf
 
     @property
-    def level(self) -> str:
-        return "dept" if DEPT in self.keys else "store"
+    def spec(self) -> SeriesSpec:
+        return self.pipeline.spec
 
     @property
-    def stores(self) -> list[int]:
+    def level(self) -> str:
+        return "dept" if len(self.keys) > 1 else "store"
+
+    @property
+    def stores(self) -> list[Any]:
         return sorted(self.by_store)
 
     @property
@@ -106,15 +123,32 @@ class Snapshot:
             "cutoff": self.cutoff.date().isoformat(),
         }
 
-    def store_rows(self, store: int, weeks: int, dept: int | None) -> list[bytes] | None:
-        """Pre-serialised rows of one store (or one department) for steps 1..weeks."""
+    def store_rows(self, store: Any, weeks: int, dept: Any | None) -> list[bytes] | None:
+        """Legacy rows of one top-key value (all its leaves) or one leaf (``dept``), steps 1..weeks."""
         if dept is not None:
-            rows = self.by_series.get((store, dept))
+            rows = self.by_series.get((level_name(self.keys), store, dept))
             return None if rows is None else rows[:weeks]
         rows = self.by_store.get(store)
         if rows is None:
             return None
         return rows[: int(self.step_ends[store][weeks - 1])]
+
+    def node_rows(self, values: tuple[Any, ...], weeks: int) -> list[bytes] | None:
+        """Rows of the series whose keys are the first ``len(values)`` keys (a leaf, a store's
+        total, the chain total for none), steps 1..weeks."""
+        level = self.keys[: len(values)]
+        rows = self.by_series.get((level_name(level), *values))
+        return None if rows is None else rows[:weeks]
+
+    def typed(self, name: str, raw: object) -> Any:
+        """A key value from a URL (text) in the type the data uses (integer or text)."""
+        kind = self.spec.key_types[self.keys.index(name)] if name in self.keys else "text"
+        if kind == "int":
+            try:
+                return int(str(raw))
+            except ValueError:
+                return None
+        return str(raw)
 
 
 def baseline_future(pipeline: ForecastPipeline, weeks: int) -> pd.DataFrame:
@@ -134,25 +168,37 @@ def build_snapshot(loaded: LoadedModel, weeks: int = MAX_WEEKS) -> Snapshot:
     pipeline = loaded.pipeline
     model = pipeline.leaf
     keys = tuple(model.keys_)
+    top, rest = keys[0], list(keys[1:])
     future = baseline_future(pipeline, weeks)
-    forecast = pipeline.predict(weeks, future).leaves
-    order = [STORE, "step", *([DEPT] if DEPT in keys else [])]
-    forecast = forecast.sort_values(order, kind="stable").reset_index(drop=True)
+    made = pipeline.predict(weeks, future)
+    forecast = made.leaves.sort_values([top, "step", *rest], kind="stable").reset_index(drop=True)
 
-    by_store: dict[int, list[bytes]] = {}
-    step_ends: dict[int, np.ndarray] = {}
-    by_series: dict[tuple[int, int], list[bytes]] = {}
-    for store, part in forecast.groupby(STORE, sort=True):
-        by_store[int(store)] = _records(part, with_store=False)
+    by_store: dict[Any, list[bytes]] = {}
+    step_ends: dict[Any, np.ndarray] = {}
+    by_series: dict[tuple[Any, ...], list[bytes]] = {}
+    legacy = pipeline.spec.preset is not None
+    leaf_name = level_name(keys)
+    for value, part in forecast.groupby(top, sort=True):
+        key = _plain(value)
+        by_store[key] = _records(part, rest, dept_field=legacy)
         steps = part["step"].to_numpy()
-        step_ends[int(store)] = np.searchsorted(steps, np.arange(1, weeks + 1), side="right")
-        if DEPT in keys:
-            for dept, sub in part.groupby(DEPT, sort=True):
-                by_series[(int(store), int(dept))] = _records(sub.sort_values("step"), with_store=False)
+        step_ends[key] = np.searchsorted(steps, np.arange(1, weeks + 1), side="right")
+    leaf_fields = list(keys) if not legacy else [*rest]
+    for values, part in forecast.groupby(list(keys), sort=True):
+        tup = values if isinstance(values, tuple) else (values,)
+        by_series[(leaf_name, *(_plain(v) for v in tup))] = _records(part.sort_values("step"), leaf_fields,
+                                                                     dept_field=legacy)
+    for level, frame in made.levels.items():
+        name = level_name(level)
+        if not level:
+            by_series[(name,)] = _records(frame.sort_values("step"), [])
+            continue
+        for values, part in frame.groupby(list(level), sort=True):
+            tup = values if isinstance(values, tuple) else (values,)
+            by_series[(name, *(_plain(v) for v in tup))] = _records(part.sort_values("step"), list(level))
     by_week: dict[dt.date, list[bytes]] = {}
-    week_order = [STORE, *([DEPT] if DEPT in keys else [])]
     for week, part in forecast.groupby(WEEK, sort=True):
-        by_week[pd.Timestamp(week).date()] = _records(part.sort_values(week_order), with_store=True)
+        by_week[pd.Timestamp(week).date()] = _records(part.sort_values(list(keys)), list(keys), dept_field=legacy)
 
     version = loaded.version
     info = {
@@ -163,11 +209,15 @@ def build_snapshot(loaded: LoadedModel, weeks: int = MAX_WEEKS) -> Snapshot:
     }
     snap = Snapshot(
         version=version, pipeline=pipeline, cutoff=pd.Timestamp(model.last_week_),
-        keys=keys, future=future, forecast=forecast, by_store=by_store, step_ends=step_ends,
+        keys=keys, future=future, forecast=forecast, levels=made.levels, by_store=by_store, step_ends=step_ends,
         by_series=by_series, by_week=by_week, header=orjson.dumps(info)[1:-1],
     )
     log.info("snapshot of version %s built in %.2fs (%d rows)", version.version, time.perf_counter() - t0, len(forecast))
     return snap
+
+
+def _plain(value: object) -> Any:
+    return int(value) if isinstance(value, (int, np.integer)) else str(value)
 
 
 class ServiceState:
