@@ -19,7 +19,6 @@ from storecast.data.schema import Dataset
 from storecast.data.spec import SeriesSpec
 from storecast.delivery.warehouse import RunRecord, Warehouse
 from storecast.forecasting.future import given_columns, resolve_assumption
-from storecast.forecasting.hierarchy import level_name
 from storecast.forecasting.pipeline import ForecastPipeline, LevelForecast
 from storecast.lifecycle.registry import LoadedModel, Registry
 
@@ -95,15 +94,9 @@ def forecast_rows(forecast: LevelForecast, spec: SeriesSpec) -> pd.DataFrame:
     """The rows a run stores and ships as ``forecasts.parquet``: the leaves, and for a declared
     retailer's data every aggregate level too, with a ``level`` column (``total``, ``store``,
     ``store/brand``); the Walmart presets keep their leaf-only file."""
-    leaves = forecast.leaves
     if spec.preset is not None:
-        return leaves
-    parts = [leaves.assign(level=level_name(spec.keys))]
-    for level, frame in forecast.levels.items():
-        parts.append(frame.assign(level=level_name(level)))
-    out = pd.concat(parts, ignore_index=True)
-    first = ["level", *spec.keys]
-    return out[[*first, *[c for c in out.columns if c not in first]]]
+        return forecast.leaves
+    return forecast.stacked(spec.keys)
 
 
 def publish_forecast(
