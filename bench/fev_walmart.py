@@ -78,7 +78,8 @@ def run_storecast(dataset: Dataset, cutoff: pd.Timestamp, horizon: int, windows:
                       calibration_windows=windows, quantiles=LEVELS)
     evaluation = evaluate_pipeline(sub, result, name, seed=SEED, quantiles=LEVELS)
     say(f"reconciliation {evaluation.method}, quantiles {evaluation.quantile_methods}")
-    return {f"storecast {name} (delivered)": evaluation.leaves}
+    # the evaluation carries the actuals as ``y``; the scorer joins its own
+    return {f"storecast {name} (delivered)": evaluation.leaves.drop(columns=["y"], errors="ignore")}
 
 
 # ---- peers ---------------------------------------------------------------------------------------
