@@ -197,7 +197,8 @@ def brand_table(dept_table: pd.DataFrame) -> pd.DataFrame:
 def test_any_keys_get_a_selector_each_and_named_holidays(dept_table: pd.DataFrame) -> None:
     table = brand_table(dept_table)
     holidays = {pd.Timestamp("2011-12-30"): "New Year's Day", pd.Timestamp("2011-07-01"): "Independence Day"}
-    page = build_dashboard_html(table, holidays, keys=["store", "brand"], metric="wmape")
+    page = build_dashboard_html(table, holidays, keys=["store", "brand"], metric="wmape", value_label="Weekly units",
+                                currency=False)
     assert '<select id="sc-k0">' in page and ">Brand<select id=\"sc-k1\">" in page
     data = _json(page, "sc-data")
     assert data["labels"] == ["Store", "Brand"] and data["numeric"] == [True, False] and data["metric"] == "WAPE"
@@ -206,6 +207,9 @@ def test_any_keys_get_a_selector_each_and_named_holidays(dept_table: pd.DataFram
     assert "Gamma <96oz>" not in page.split('id="sc-data"')[0]  # names reach the page only as escaped JSON
     assert [h["name"] for h in data["holidays"]] == ["Independence Day", "New Year's Day"]
     assert "Backtest WAPE per store" in json.dumps(_json(page, "sc-figures"))
+    layout = _json(page, "sc-layout")
+    assert layout["yaxis"]["title"]["text"] == "Weekly units" and "$" not in layout["yaxis"]["tickformat"]
+    assert "$" not in page.split('id="sc-misses"')[1].split("</table>")[0]  # units, not dollars
 
 
 def test_given_levels_are_shown_instead_of_sums(dept_table: pd.DataFrame) -> None:

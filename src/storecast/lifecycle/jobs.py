@@ -123,6 +123,7 @@ def run_job(
     else:  # any retailer: its country's holidays and events by name, every level, WAPE
         named = calendar.named_weeks(dataset.first_week, last)
         files["dashboard"] = write_dashboard(table, named, out, keys=dataset.keys, levels=levels, metric="wmape",
+                                             value_label=f"Weekly {settings.data.target}", currency=False,
                                              monitoring=latest_checks(settings), subtitle=subtitle)
     timings["deliver_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0

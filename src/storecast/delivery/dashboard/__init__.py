@@ -42,6 +42,8 @@ def build_dashboard_html(
     keys: Sequence[str] | None = None,
     levels: Mapping[tuple[str, ...], pd.DataFrame] | None = None,
     metric: str = "mape",
+    value_label: str = "Weekly sales ($)",
+    currency: bool = True,
     monitoring: pd.DataFrame | None = None,
     title: str = "storecast: weekly sales forecast",
     subtitle: str = "",
@@ -53,7 +55,8 @@ def build_dashboard_html(
     flagged holiday weeks); ``monitoring``, when given, is shown as a table (a
     ``status``/``severity``/``level`` column of ok/warn/alert tints its rows).
     """
-    payload, acc = build_payload(table, holidays, keys=keys, levels=levels, metric=metric)
+    payload, acc = build_payload(table, holidays, keys=keys, levels=levels, metric=metric, value_label=value_label,
+                                 currency=currency)
     weeks = payload["weeks"]
     n_future = len(weeks) - payload["first_future"]
     counts = []
@@ -61,13 +64,12 @@ def build_dashboard_html(
         n = sum(1 for node in payload["nodes"] if node.count(PATH_SEP) == depth)
         counts.append(f"{n} {plural}" if depth == 0 else f"{n} {' x '.join(payload['plurals'][:depth + 1])}")
     overall = payload["overall"]
-    summary = (
-        ", ".join(counts)
-        + f", weeks {weeks[0]} to {weeks[-1]}, {n_future}-week forecast"
-        + (f"; backtest MAPE {overall['mape']:.2f}%" if overall["mape"] is not None and metric == "mape" else "")
-        + (f"{', ' if metric == 'mape' else '; backtest '}WMAPE {overall['wmape']:.2f}%"
-           if overall["wmape"] is not None else "")
-    )
+    summary = ", ".join(counts) + f", weeks {weeks[0]} to {weeks[-1]}, {n_future}-week forecast"
+    if metric == "mape":
+        summary += (f"; backtest MAPE {overall['mape']:.2f}%" if overall["mape"] is not None else "") + (
+            f", WMAPE {overall['wmape']:.2f}%" if overall["wmape"] is not None else "")
+    elif overall["wmape"] is not None:
+        summary += f"; backtest WAPE of the {payload['plurals'][0]} {overall['wmape']:.2f}%"
     return render_page(
         payload, acc, title=title, subtitle=f"{subtitle} · {summary}" if subtitle else summary,
         monitoring_html=monitoring_table(monitoring),
@@ -82,11 +84,13 @@ def write_dashboard(
     keys: Sequence[str] | None = None,
     levels: Mapping[tuple[str, ...], pd.DataFrame] | None = None,
     metric: str = "mape",
+    value_label: str = "Weekly sales ($)",
+    currency: bool = True,
     monitoring: pd.DataFrame | None = None,
     title: str = "storecast: weekly sales forecast",
     subtitle: str = "",
 ) -> Path:
     """Write ``dashboard.html`` into ``out_dir`` atomically and return its path."""
-    html = build_dashboard_html(table, holidays, keys=keys, levels=levels, metric=metric, monitoring=monitoring,
-                                title=title, subtitle=subtitle)
+    html = build_dashboard_html(table, holidays, keys=keys, levels=levels, metric=metric, value_label=value_label,
+                                currency=currency, monitoring=monitoring, title=title, subtitle=subtitle)
     return write_text_atomic(out_dir / DASHBOARD_NAME, html)

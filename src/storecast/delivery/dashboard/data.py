@@ -218,6 +218,8 @@ def build_payload(
     keys: Sequence[str] | None = None,
     levels: Mapping[tuple[str, ...], pd.DataFrame] | None = None,
     metric: str = "mape",
+    value_label: str = "Weekly sales ($)",
+    currency: bool = True,
 ) -> tuple[dict, Accuracy]:
     """The JSON the page reads, plus the accuracy tables the page's static parts are built from.
 
@@ -228,6 +230,7 @@ def build_payload(
     without them a level is summed here with bands from its own backtest errors.
     ``holiday_weeks``: week -> name, or weeks to mark (named from the US retail calendar).
     ``metric``: ``mape`` (store-level sales) or ``wmape`` (WAPE: series with zero weeks).
+    ``value_label`` titles the value axis; ``currency`` formats amounts in dollars.
     """
     keys = list(keys) if keys is not None else [STORE, *([DEPT] if DEPT in table.columns else [])]
     weeks = pd.DatetimeIndex(sorted(pd.to_datetime(table[WEEK]).unique()))
@@ -254,6 +257,8 @@ def build_payload(
         "plurals": [n[2] for n in names],
         "numeric": [bool(pd.api.types.is_numeric_dtype(table[k])) for k in keys],
         "metric": "MAPE" if metric == "mape" else "WAPE",
+        "value_label": value_label,
+        "currency": currency,
         "weeks": [_iso(w) for w in weeks],
         "first_future": int(len(weeks) - len(future)),
         "holidays": [{"week": _iso(w), "i": int(weeks.get_loc(w)), "name": n} for w, n in holidays.items()],

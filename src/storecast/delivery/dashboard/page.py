@@ -57,7 +57,8 @@ def main_layout(payload: dict) -> dict:
                             "showarrow": False, "xanchor": "right", "yanchor": "bottom", "font": {"size": 9, "color": HOLIDAY_COLOR}})
     fig = go.Figure(layout={
         "title": {"text": "Chain total"}, "hovermode": "x unified", "height": 480, "margin": {"t": 60, "r": 20, "l": 70, "b": 40},
-        "yaxis": {"title": {"text": "Weekly sales ($)"}, "tickformat": "$,.3s"}, "xaxis": {"type": "date"},
+        "yaxis": {"title": {"text": payload.get("value_label", "Weekly sales ($)")},
+                  "tickformat": "$,.3s" if payload.get("currency", True) else ",.3s"}, "xaxis": {"type": "date"},
         "legend": {"orientation": "h", "y": -0.12}, "shapes": shapes, "annotations": annotations, "template": "plotly_white",
     })
     return json.loads(fig.to_json())["layout"]
@@ -113,17 +114,19 @@ def week_mape_figure(acc: Accuracy) -> go.Figure:
     return fig
 
 
-def _money(value: float) -> str:
-    return f"${value:,.0f}" if value >= 0 else f"-${-value:,.0f}"
+def _money(value: float, currency: bool = True) -> str:
+    sign, unit = ("" if value >= 0 else "-"), ("$" if currency else "")
+    return f"{sign}{unit}{abs(value):,.0f}"
 
 
-def misses_table(acc: Accuracy) -> str:
+def misses_table(acc: Accuracy, currency: bool = True) -> str:
     """The top-level weeks (store-weeks) with the largest percentage misses as an HTML table."""
     rows = []
     for key, week, actual, predicted, error, pct, holiday in acc.misses.itertuples(index=False):
         rows.append(
             f"<tr><td>{html.escape(key_text(key))}</td><td>{pd.Timestamp(week):%Y-%m-%d}</td>"
-            f"<td>{_money(actual)}</td><td>{_money(predicted)}</td><td>{_money(error)}</td>"
+            f"<td>{_money(actual, currency)}</td><td>{_money(predicted, currency)}</td>"
+            f"<td>{_money(error, currency)}</td>"
             f"<td>{pct:+.1f}%</td><td>{html.escape(holiday)}</td></tr>"
         )
     head = f"<tr><th>{html.escape(key_names(acc.key)[0])}</th><th>Week</th><th>Actual</th><th>Predicted</th><th>Error</th><th>Error %</th><th>Holiday</th></tr>"
@@ -186,7 +189,8 @@ _JS = r"""
   var LAYOUT = JSON.parse(document.getElementById("sc-layout").textContent);
   var FIGS = JSON.parse(document.getElementById("sc-figures").textContent);
   var CONFIG = {responsive: true, displaylogo: false};
-  var money = new Intl.NumberFormat("en-US", {style: "currency", currency: "USD", maximumFractionDigits: 0});
+  var money = new Intl.NumberFormat("en-US", D.currency === false ? {maximumFractionDigits: 0}
+                                             : {style: "currency", currency: "USD", maximumFractionDigits: 0});
   var SEP = D.sep;
   var sels = D.keys.map(function (_, i) { return document.getElementById("sc-k" + i); });
   function unpack(enc) {
@@ -223,6 +227,7 @@ _JS = r"""
   function traces(S) {
     return SPECS.map(function (spec) {
       var t = Object.assign({type: "scatter", name: spec.name, legendgroup: spec.name}, JSON.parse(JSON.stringify(spec.style)));
+      if (D.currency === false && t.hovertemplate) t.hovertemplate = t.hovertemplate.replace("%{y:$", "%{y:");
       if (spec.key === "hol") return Object.assign(t, holidayPoints(S));
       var u = unpack(S[spec.key]);
       t.x = u.x; t.y = u.y;
@@ -309,7 +314,7 @@ def render_page(payload: dict, acc: Accuracy, *, title: str, subtitle: str, moni
 <section>{"".join(selects)}
 <div id="{MAIN_DIV}"></div></section>
 <div class="sc-grid"><section><div id="{STORE_MAPE_DIV}"></div></section><section><div id="{WEEK_MAPE_DIV}"></div></section></div>
-<section><h2>Largest misses ({html.escape(key_names(acc.key)[0].lower())}-weeks by percentage error)</h2>{misses_table(acc)}</section>
+<section><h2>Largest misses ({html.escape(key_names(acc.key)[0].lower())}-weeks by percentage error)</h2>{misses_table(acc, payload.get("currency", True))}</section>
 {monitoring_html}
 </main>
 <script type="application/json" id="sc-data">{_script_json(payload)}</script>
